@@ -1,0 +1,56 @@
+# superconv: build, test, demo and benchmarks. Every target installs what it is missing.
+SHELL := /bin/bash
+BUILD := .build/release
+LIB := $(BUILD)/libsuperconv.so
+CC ?= cc
+CFLAGS := -O2 -std=c11 -Wall -Wextra -Werror -Iinclude
+LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm
+OUT := .build-c
+APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
+
+.PHONY: all deps build test test-swift test-c demo bench clean
+
+all: build
+
+# Installs the system packages the build, the tests and the demo need, when any is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+# The library's SONAME is libsuperconv.so.1; the link beside it lets programs built against the
+# build folder load it in place.
+build: deps
+	swift build -c release
+	ln -sf libsuperconv.so $(BUILD)/libsuperconv.so.1
+
+$(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity
+
+test-c: $(C_TESTS)
+	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+
+test-swift: deps
+	swift test -c release --scratch-path .build-test
+
+test: test-swift test-c
+
+$(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -lz
+
+demo: $(OUT)/train_fashion_mnist
+	$(OUT)/train_fashion_mnist $(DEMO_ARGS)
+
+$(OUT)/train_throughput: benchmarks/train_throughput.c include/superconv.h build
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+bench: $(OUT)/train_throughput
+	benchmarks/run_throughput.sh $(OUT)/train_throughput
+
+clean:
+	rm -rf .build .build-test $(OUT)

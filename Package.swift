@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// ABI version: the SONAME suffix, SC_ABI_VERSION in include/superconv.h and sc_abi_version() agree.
+let abiVersion = "1"
+
+// The shared library links the Swift runtime statically and exports only sc_* (see DESIGN.md).
+let sharedLibraryLinkerFlags: [String] = [
+    "-static-stdlib",
+    // lld keeps .dynsym to the version script exactly; gold leaves local Swift symbols there.
+    "-use-ld=lld",
+    "-Xlinker", "-soname=libsuperconv.so.\(abiVersion)",
+    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SuperConv/exports.map",
+]
+
+let package = Package(
+    name: "superconv",
+    products: [
+        .library(name: "superconv", type: .dynamic, targets: ["SuperConv"]),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .target(
+            name: "SuperConvCore",
+            dependencies: ["COpenBLAS", "CHDF5"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
+        ),
+        .target(
+            name: "SuperConv",
+            dependencies: ["SuperConvCore"],
+            exclude: ["exports.map"],
+            linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
+        ),
+        .testTarget(
+            name: "SuperConvCoreTests",
+            dependencies: ["SuperConvCore"]
+        ),
+    ]
+)

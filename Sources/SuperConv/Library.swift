@@ -1,0 +1,36 @@
+import Glibc
+import SuperConvCore
+
+let versionMajor = 0, versionMinor = 1, versionPatch = 0
+let abiVersion: Int32 = 1
+
+nonisolated(unsafe) private let versionString: UnsafeMutablePointer<CChar> =
+    strdup("\(versionMajor).\(versionMinor).\(versionPatch)")!
+
+nonisolated(unsafe) private let statusNames: [UnsafeMutablePointer<CChar>] =
+    (0...9).map { strdup(Status(rawValue: Int32($0))!.name)! }
+
+nonisolated(unsafe) private let unknownStatusName: UnsafeMutablePointer<CChar> = strdup("SC_ERR_UNKNOWN")!
+
+@_cdecl("sc_version")
+public func sc_version() -> UnsafePointer<CChar> { UnsafePointer(versionString) }
+
+@_cdecl("sc_abi_version")
+public func sc_abi_version() -> Int32 { abiVersion }
+
+@_cdecl("sc_last_error")
+public func sc_last_error() -> UnsafePointer<CChar> { lastError() }
+
+@_cdecl("sc_status_name")
+public func sc_status_name(_ status: Int32) -> UnsafePointer<CChar> {
+    guard (0...9).contains(status) else { return UnsafePointer(unknownStatusName) }
+    return UnsafePointer(statusNames[Int(status)])
+}
+
+@_cdecl("sc_set_num_threads")
+public func sc_set_num_threads(_ n: Int32) -> Int32 {
+    exported("sc_set_num_threads") { try Threads.set(Int(n)) }
+}
+
+@_cdecl("sc_get_num_threads")
+public func sc_get_num_threads() -> Int32 { Int32(Threads.count) }

@@ -1,0 +1,91 @@
+/// Lowering of a convolution to a matrix product, for a chunk of `batch` images at once.
+///
+/// Dimension names used throughout the convolution code:
+///   B images in the chunk, C input channels, H x W input size, K kernel size (square),
+///   S stride, P padding, OH x OW output size, L = OH*OW output positions per image.
+/// The column matrix has C*K*K rows, one per (c, kh, kw), and B*L columns, one per
+/// (b, oh, ow): row r, column b*L + l holds the input pixel that kernel tap r sees at output
+/// position l of image b, or 0 in the padding.
+struct ConvolutionGeometry {
+    let channels: Int, height: Int, width: Int
+    let kernel: Int, stride: Int, padding: Int
+    var outputHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    var outputWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    var positions: Int { outputHeight * outputWidth }
+    var rows: Int { channels * kernel * kernel }
+}
+
+/// col[C*K*K, B*L] <- input[B, C, H, W]; parallel over the rows.
+func im2col(_ input: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
+            into col: UnsafeMutablePointer<Float>) {
+    let (oh, ow, l) = (g.outputHeight, g.outputWidth, g.positions)
+    let imageSize = g.channels * g.height * g.width
+    let columns = batch * l
+    let kk = g.kernel * g.kernel
+    parallelFor(g.rows) { rows in
+        for r in rows {
+            let c = r / kk, kh = (r % kk) / g.kernel, kw = r % g.kernel
+            let rowBase = col + r * columns
+            for b in 0..<batch {
+                let plane = input + b * imageSize + c * g.height * g.width
+                let out = rowBase + b * l
+                for y in 0..<oh {
+                    let iy = y * g.stride - g.padding + kh
+                    let dst = out + y * ow
+                    if iy < 0 || iy >= g.height {
+                        for x in 0..<ow { dst[x] = 0 }
+                        continue
+                    }
+                    let src = plane + iy * g.width
+                    if g.stride == 1 {
+                        // Contiguous run; only the ends can fall in the padding.
+                        let shift = kw - g.padding
+                        for x in 0..<ow {
+                            let ix = x + shift
+                            dst[x] = (ix >= 0 && ix < g.width) ? src[ix] : 0
+                        }
+                    } else {
+                        for x in 0..<ow {
+                            let ix = x * g.stride - g.padding + kw
+                            dst[x] = (ix >= 0 && ix < g.width) ? src[ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// output[B, C, H, W] = sum of col's entries over the taps that read each pixel (the adjoint of
+/// im2col). `output` is overwritten. Parallel over channels: every tap of channel c writes only
+/// into channel c, so workers never share a pixel.
+func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
+            into output: UnsafeMutablePointer<Float>) {
+    let (oh, ow, l) = (g.outputHeight, g.outputWidth, g.positions)
+    let planeSize = g.height * g.width
+    let imageSize = g.channels * planeSize
+    let columns = batch * l
+    let kk = g.kernel * g.kernel
+    parallelFor(g.channels) { channels in
+        for c in channels {
+            for b in 0..<batch {
+                let plane = output + b * imageSize + c * planeSize
+                plane.update(repeating: 0, count: planeSize)
+                for tap in 0..<kk {
+                    let kh = tap / g.kernel, kw = tap % g.kernel
+                    let src = col + (c * kk + tap) * columns + b * l
+                    for y in 0..<oh {
+                        let iy = y * g.stride - g.padding + kh
+                        if iy < 0 || iy >= g.height { continue }
+                        let row = plane + iy * g.width
+                        let s = src + y * ow
+                        for x in 0..<ow {
+                            let ix = x * g.stride - g.padding + kw
+                            if ix >= 0 && ix < g.width { row[ix] += s[x] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Dispatch
+import Glibc
+import COpenBLAS
+
+/// The library's thread setting. It governs both pools the library uses: OpenBLAS's threads for
+/// GEMM and the Dispatch workers of `parallelFor`. The two never nest: GEMM is never called
+/// from inside a `parallelFor` body, so at most `count` threads compute at any time.
+public enum Threads {
+    public static let maximum = 256
+
+    /// SUPERCONV_NUM_THREADS when set to a valid count, else the online processor count. Applied
+    /// to OpenBLAS on first use, so both pools start from the same setting.
+    nonisolated(unsafe) private static var configured: Int = {
+        var n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        if let text = getenv("SUPERCONV_NUM_THREADS"), let value = Int(String(cString: text)),
+           (1...maximum).contains(value) {
+            n = value
+        }
+        openblas_set_num_threads(Int32(n))
+        return n
+    }()
+
+    public static var count: Int { configured }
+
+    public static func set(_ n: Int) throws {
+        guard (1...maximum).contains(n) else {
+            throw SuperConvError.invalidArgument("n = \(n) threads is out of range; expected 1...\(maximum)")
+        }
+        configured = n
+        openblas_set_num_threads(Int32(n))
+    }
+}
+
+/// Lets a closure that captures raw pointers cross into Dispatch's workers; every use splits
+/// the work into disjoint ranges, so no two workers touch the same memory.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+}
+
+/// Runs `body` over `0..<count` split into contiguous ranges, one per worker. Each range is
+/// processed by exactly one worker, and the split depends only on `count` and the thread
+/// setting, so results are deterministic for a given thread count.
+@inline(__always)
+public func parallelFor(_ count: Int, minimumPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
+    let workers = min(Threads.count, max(1, count / max(1, minimumPerWorker)))
+    if workers <= 1 || count <= 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { escapable in
+        let box = UncheckedSendable(value: escapable)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lower = count * w / workers
+            let upper = count * (w + 1) / workers
+            if lower < upper { box.value(lower..<upper) }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+/// How running statistics accumulate during training.
+public enum BatchNormStatistics: Sendable, Equatable {
+    /// Caffe's BatchNorm layer, as the paper used it: with maf the moving-average fraction,
+    ///   s ← maf·s + 1,  mean_acc ← maf·mean_acc + mean_B,  var_acc ← maf·var_acc + m/(m−1)·var_B,
+    /// and eval normalises with mean_acc/s and var_acc/s. `running_mean`/`running_var` store those
+    /// quotients, so the accumulators are s·running_*; s itself is kept in `statisticsWeight`.
+    case caffe(movingAverageFraction: Float)
+    /// PyTorch's `momentum`: running ← (1−momentum)·running + momentum·batch (unbiased variance),
+    /// which is the Caffe rule without the 1/s bias correction, with momentum = 1 − maf.
+    case pytorch(momentum: Float)
+}
+
+/// Which statistics normalise in inference mode: the running (global) ones, as PyTorch's eval,
+/// or the batch's own, as Caffe's `use_global_stats: false` at test time.
+public enum BatchNormInference: String, Sendable {
+    case global
+    case batch
+}
+
+/// Batch normalisation over N, H and W for each channel, with a learnt scale and shift, as
+/// PyTorch's `nn.BatchNorm2d` (Caffe's BatchNorm followed by Scale with bias).
+///
+/// Per channel c, with m = N·H·W values x_i:
+///   μ = Σx_i/m,  σ² = Σ(x_i−μ)²/m (biased, to normalise),  x̂_i = (x_i−μ)/√(σ²+ε),
+///   y_i = γ·x̂_i + β.
+/// Backward with batch statistics (μ and σ depend on every x_i): with g_i = dy_i·γ,
+///   dx_i = (1/√(σ²+ε)) · (g_i − mean(g) − x̂_i·mean(g·x̂)),
+///   dγ += Σ dy_i·x̂_i,  dβ += Σ dy_i.
+/// With fixed (running) statistics μ and σ are constants and dx_i = g_i/√(σ²+ε).
+///
+/// Running statistics change only in `commitStatistics`, which the trainer calls once a step is
+/// accepted, so a rejected (non-finite) step leaves them untouched.
+public final class BatchNorm2d: Layer {
+    public let channels: Int
+    public let epsilon: Float
+    public let statistics: BatchNormStatistics
+    public let inference: BatchNormInference
+    public let weight: Parameter, bias: Parameter
+    public let runningMean: Parameter, runningVar: Parameter
+    /// Caffe's s: the total weight of the accumulated batches (0 before the first).
+    public var statisticsWeight: Float = 0
+
+    private var batchMean: [Float], batchVar: [Float], inverseStd: [Float]
+    private var usedBatchStatistics = true
+    private var pendingCount = 0
+    private let normalized: Tensor, output: Tensor, gradInput: Tensor
+
+    public init(channels: Int, epsilon: Float, statistics: BatchNormStatistics,
+                inference: BatchNormInference) throws {
+        self.channels = channels
+        self.epsilon = epsilon
+        self.statistics = statistics
+        self.inference = inference
+        weight = try Parameter(name: "weight", shape: Shape(channels))
+        bias = try Parameter(name: "bias", shape: Shape(channels))
+        runningMean = try Parameter(name: "running_mean", shape: Shape(channels), trainable: false)
+        runningVar = try Parameter(name: "running_var", shape: Shape(channels), trainable: false)
+        weight.value.fill(1)
+        runningVar.value.fill(1)
+        batchMean = Array(repeating: 0, count: channels)
+        batchVar = Array(repeating: 0, count: channels)
+        inverseStd = Array(repeating: 0, count: channels)
+        normalized = try Tensor(Shape(1))
+        output = try Tensor(Shape(1))
+        gradInput = try Tensor(Shape(1))
+    }
+
+    public var parameters: [Parameter] { [weight, bias, runningMean, runningVar] }
+
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        try output.resize(x.shape)
+        try normalized.resize(x.shape)
+        let n = x.shape.n, plane = x.shape.h * x.shape.w
+        let useBatch = mode == .training || inference == .batch
+        usedBatchStatistics = useBatch
+        pendingCount = mode == .training ? n * plane : 0
+        let gamma = weight.value.data, beta = bias.value.data
+        let rMean = runningMean.value.data, rVar = runningVar.value.data
+        let eps = epsilon
+        batchMean.withUnsafeMutableBufferPointer { mean in
+        batchVar.withUnsafeMutableBufferPointer { variance in
+        inverseStd.withUnsafeMutableBufferPointer { invStd in
+            let (mean, variance, invStd) = (mean.baseAddress!, variance.baseAddress!, invStd.baseAddress!)
+            parallelFor(channels) { range in
+                for c in range {
+                    if useBatch {
+                        // Two passes in double precision: exact enough for m up to millions.
+                        var s = 0.0
+                        for i in 0..<n { s += sum(x.data + (i * channels + c) * plane, count: plane) }
+                        let mu = s / Double(n * plane)
+                        var ss = 0.0
+                        for i in 0..<n {
+                            let src = x.data + (i * channels + c) * plane
+                            for p in 0..<plane { let d = Double(src[p]) - mu; ss += d * d }
+                        }
+                        mean[c] = Float(mu)
+                        variance[c] = Float(ss / Double(n * plane))
+                    } else {
+                        mean[c] = rMean[c]
+                        variance[c] = rVar[c]
+                    }
+                    invStd[c] = 1 / (variance[c] + eps).squareRoot()
+                    let mu = mean[c], inv = invStd[c], g = gamma[c], b = beta[c]
+                    for i in 0..<n {
+                        let offset = (i * channels + c) * plane
+                        let src = x.data + offset, xh = normalized.data + offset, dst = output.data + offset
+                        for p in 0..<plane {
+                            let v = (src[p] - mu) * inv
+                            xh[p] = v
+                            dst[p] = v * g + b
+                        }
+                    }
+                }
+            }
+        }}}
+        return output
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor {
+        try gradInput.resize(dy.shape)
+        let n = dy.shape.n, plane = dy.shape.h * dy.shape.w
+        let m = Float(n * plane)
+        let gamma = weight.value.data
+        let dGamma = weight.gradient!.data, dBeta = bias.gradient!.data
+        let useBatch = usedBatchStatistics
+        inverseStd.withUnsafeBufferPointer { invStd in
+            let invStd = invStd.baseAddress!
+            parallelFor(channels) { range in
+                for c in range {
+                    var sumDy = 0.0, sumDyXhat = 0.0
+                    for i in 0..<n {
+                        let offset = (i * channels + c) * plane
+                        let g = dy.data + offset, xh = normalized.data + offset
+                        for p in 0..<plane {
+                            sumDy += Double(g[p])
+                            sumDyXhat += Double(g[p] * xh[p])
+                        }
+                    }
+                    dGamma[c] += Float(sumDyXhat)
+                    dBeta[c] += Float(sumDy)
+                    let scale = gamma[c] * invStd[c]
+                    // mean(g) and mean(g·x̂) with g = γ·dy.
+                    let meanDy = useBatch ? Float(sumDy) / m : 0
+                    let meanDyXhat = useBatch ? Float(sumDyXhat) / m : 0
+                    for i in 0..<n {
+                        let offset = (i * channels + c) * plane
+                        let g = dy.data + offset, xh = normalized.data + offset, dx = gradInput.data + offset
+                        for p in 0..<plane {
+                            dx[p] = scale * (g[p] - meanDy - xh[p] * meanDyXhat)
+                        }
+                    }
+                }
+            }
+        }
+        return gradInput
+    }
+
+    /// Folds the last training forward's batch statistics into the running statistics.
+    public func commitStatistics() {
+        guard pendingCount > 0 else { return }
+        let m = Float(pendingCount)
+        // Unbiased variance, as both Caffe and PyTorch accumulate; m = 1 has no spread to correct.
+        let correction = m > 1 ? m / (m - 1) : 1
+        let rMean = runningMean.value.data, rVar = runningVar.value.data
+        switch statistics {
+        case .caffe(let maf):
+            let previous = statisticsWeight
+            let updated = maf * previous + 1
+            for c in 0..<channels {
+                rMean[c] = (maf * previous * rMean[c] + batchMean[c]) / updated
+                rVar[c] = (maf * previous * rVar[c] + correction * batchVar[c]) / updated
+            }
+            statisticsWeight = updated
+        case .pytorch(let momentum):
+            for c in 0..<channels {
+                rMean[c] = (1 - momentum) * rMean[c] + momentum * batchMean[c]
+                rVar[c] = (1 - momentum) * rVar[c] + momentum * correction * batchVar[c]
+            }
+            statisticsWeight += 1
+        }
+        pendingCount = 0
+    }
+}

@@ -1,0 +1,82 @@
+/// Trains a model: forward, loss, backward, a guard against non-finite values, then the
+/// optimizer's update with the schedule's hyper-parameters for the current iteration.
+///
+/// A step either completes (weights, BN statistics, optimizer state and the iteration advance
+/// together) or throws and leaves all of them as they were.
+public final class Trainer {
+    public let model: ResNet
+    public let configuration: TrainerConfiguration
+    public private(set) var optimizer: Optimizer
+    public var schedule: Schedule
+    public private(set) var iteration = 0
+    private let loss: SoftmaxCrossEntropy
+    private let trainable: [Parameter]
+
+    public init(model: ResNet, configuration: TrainerConfiguration) throws {
+        self.model = model
+        self.configuration = configuration
+        trainable = model.parameters.filter(\.isTrainable)
+        optimizer = try SGD(slots: trainable.map(ParameterSlot.init), weightDecay: configuration.weightDecay)
+        schedule = FixedSchedule(learningRate: configuration.learningRate, momentum: configuration.momentum)
+        loss = try SoftmaxCrossEntropy()
+    }
+
+    public struct Outcome: Sendable {
+        public var loss: Float
+        public var correct: Int
+    }
+
+    func validateLabels(_ labels: UnsafePointer<Int32>, count n: Int) throws {
+        for i in 0..<n where labels[i] < 0 || Int(labels[i]) >= model.classes {
+            throw SuperConvError.invalidArgument(
+                "labels[\(i)] = \(labels[i]) is out of range; expected 0...\(model.classes - 1)")
+        }
+    }
+
+    /// One update on a batch of `n` samples (NCHW floats) and their labels.
+    public func step(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
+        try validateLabels(labels, count: n)
+        let hyper = schedule.values(at: iteration)
+        guard hyper.learningRate.isFinite, hyper.momentum.isFinite else {
+            throw SuperConvError.nonFinite("schedule gives lr \(hyper.learningRate), momentum \(hyper.momentum) at iteration \(iteration)")
+        }
+        let batch = try model.loadInput(x, count: n)
+        let rngBefore = model.random.generator
+        model.zeroGradients()
+        do {
+            let logits = try model.forward(batch, mode: .training)
+            let result = try loss.forward(logits, labels: labels)
+            guard result.loss.isFinite else {
+                throw SuperConvError.nonFinite("loss is \(result.loss) at iteration \(iteration); weights unchanged")
+            }
+            try model.backward(try loss.backward(labels: labels))
+            for p in trainable where !allFinite(p.gradient!.data, count: p.gradient!.count) {
+                throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
+            }
+            model.commitStatistics()
+            optimizer.step(hyper)
+            iteration += 1
+            return Outcome(loss: result.loss, correct: result.correct)
+        } catch {
+            model.random.generator = rngBefore
+            throw error
+        }
+    }
+
+    /// Mean loss and number correct over `n` samples in inference mode, without any update.
+    public func evaluate(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
+        try validateLabels(labels, count: n)
+        let chunk = configuration.evaluationBatch
+        var total = 0.0
+        var correct = 0
+        for first in stride(from: 0, to: n, by: chunk) {
+            let m = min(chunk, n - first)
+            let batch = try model.loadInput(x + first * model.sampleSize, count: m)
+            let logits = try model.forward(batch, mode: .inference)
+            let r = try loss.forward(logits, labels: labels + first)
+            total += Double(r.loss) * Double(m)
+            correct += r.correct
+        }
+        return Outcome(loss: Float(total / Double(n)), correct: correct)
+    }
+}

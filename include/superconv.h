@@ -1,0 +1,254 @@
+/*
+ * superconv.h — the C interface of libsuperconv, the reference for every function.
+ *
+ * superconv trains CIFAR-style residual networks with super-convergence (Smith & Topin 2017,
+ * arXiv 1708.07120): one cycle of a large cyclical learning rate, the learning-rate range test
+ * and the paper's secant estimate of the optimal learning rate. The library is written in
+ * Swift; this header is its whole public surface.
+ *
+ * A WORKED EXAMPLE
+ *
+ *   #include <stdio.h>
+ *   #include <superconv.h>
+ *
+ *   int train(const float *x, const int32_t *labels, int64_t n) {   // n samples, 3x32x32 each
+ *       sc_model *model = NULL;
+ *       sc_trainer *trainer = NULL;
+ *       sc_status rc = sc_model_create("depth=20 variant=caffe classes=10 seed=1", &model);
+ *       if (rc == SC_OK) rc = sc_trainer_create(model, "lr=0.1 momentum=0.9 weight_decay=1e-4", &trainer);
+ *       for (int epoch = 0; rc == SC_OK && epoch < 10; epoch++) {
+ *           for (int64_t i = 0; rc == SC_OK && i + 128 <= n; i += 128) {
+ *               float loss; int64_t correct;
+ *               rc = sc_trainer_step(trainer, x + i * 3 * 32 * 32, labels + i, 128, &loss, &correct);
+ *           }
+ *       }
+ *       if (rc != SC_OK) fprintf(stderr, "%s: %s\n", sc_status_name(rc), sc_last_error());
+ *       sc_trainer_destroy(trainer);     // destroy the trainer before its model
+ *       sc_model_destroy(model);
+ *       return rc == SC_OK ? 0 : 1;
+ *   }
+ *
+ *   cc train.c -I include -L .build/release -lsuperconv
+ *
+ * CONVENTIONS
+ *
+ * Status.  Every fallible function returns an sc_status; SC_OK is 0. On failure,
+ *   sc_last_error() returns a message naming the function, the argument, and the expected and
+ *   actual values, e.g. "sc_model_param_get: 'fc.bias' has 10 floats, len is 9".
+ *
+ * Nothing is lost on failure.  A failed call changes no handle: weights, statistics,
+ *   optimizer state and iteration counters are as they were. Output handles (`**out`) are set to
+ *   NULL on failure; other outputs are left unspecified.
+ *
+ * No aborts.  No input makes the library abort or crash the host process: NULL pointers, wrong
+ *   lengths, bad specs, destroyed handles and non-finite numbers all return a status. (A pointer
+ *   to a buffer shorter than its stated length cannot be detected; that remains the caller's
+ *   responsibility, as with memcpy.)
+ *
+ * Handles.  Opaque handles are created by sc_<object>_create and released by
+ *   sc_<object>_destroy, which accepts NULL and ignores pointers that are not live handles.
+ *   Every call checks its handle against the set of live handles before using it, so a
+ *   destroyed or foreign pointer gives SC_ERR_INVALID_ARGUMENT rather than undefined behaviour.
+ *
+ * Specs.  Objects are configured by spec strings of key=value pairs separated by spaces,
+ *   e.g. "depth=56 variant=caffe input=3x32x32". NULL or "" means all defaults. Unknown keys,
+ *   repeated keys and out-of-range values are SC_ERR_INVALID_ARGUMENT, and the message names
+ *   the key (and lists the valid keys). sc_<object>_spec returns the normalised spec: every key,
+ *   defaults filled in, in a fixed order. New options arrive as new keys, never as new
+ *   signatures.
+ *
+ * Buffers.  The caller owns every buffer it passes; the library copies what it keeps and never
+ *   retains a caller's pointer past the call. Each buffer comes with its length in elements,
+ *   which is checked (SC_ERR_SHAPE when it differs). Strings returned by the library are owned
+ *   by the library; their lifetime is stated per function.
+ *
+ * Data layout.  float32 samples in NCHW order (sample, channel, row, column); labels int32 in
+ *   [0, classes). Convolution weights are OIHW, linear weights [out, in].
+ *
+ * Threads.  A handle must be used by one thread at a time; different handles may be used from
+ *   different threads in parallel. A trainer uses its model, so a model and its trainers count
+ *   as one. The library computes with sc_get_num_threads() threads (OpenBLAS's and its own);
+ *   see sc_set_num_threads. sc_last_error() is per thread.
+ *
+ * Determinism.  The same specs, seed, inputs and thread count give bit-identical results.
+ */
+#ifndef SUPERCONV_H
+#define SUPERCONV_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SC_VERSION_MAJOR 0
+#define SC_VERSION_MINOR 1
+#define SC_VERSION_PATCH 0
+/* Changes whenever a declaration in this header changes incompatibly; the SONAME is
+   libsuperconv.so.<SC_ABI_VERSION>. Bindings compare it with sc_abi_version(). */
+#define SC_ABI_VERSION 1
+
+typedef enum sc_status {
+  SC_OK = 0,
+  SC_ERR_INVALID_ARGUMENT = 1, /* NULL pointer, bad spec key or value, label out of range, dead handle */
+  SC_ERR_SHAPE = 2,            /* a buffer length or tensor shape does not match */
+  SC_ERR_IO = 3,               /* a file could not be read or written */
+  SC_ERR_FORMAT = 4,           /* a file's content is not what it must be */
+  SC_ERR_NONFINITE = 5,        /* a loss, gradient or hyper-parameter became NaN or infinite */
+  SC_ERR_OUT_OF_MEMORY = 6,
+  SC_ERR_STATE = 7,            /* the call is not valid in the object's current state */
+  SC_ERR_UNSUPPORTED = 8,
+  SC_ERR_INTERNAL = 9          /* a bug in superconv; please report it with the message */
+} sc_status;
+
+/* ---------------------------------------------------------------------------------------------
+ * Library
+ * ------------------------------------------------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH". Static storage; never NULL. Thread-safe. */
+const char *sc_version(void);
+
+/* The ABI version the library was built with; equals SC_ABI_VERSION of the header it was built
+   from. Thread-safe. */
+int sc_abi_version(void);
+
+/* The message of the last call that failed on the calling thread, or "" if none has. The string
+   is owned by the library and stays valid until the next failing call on this thread.
+   Successful calls do not clear it. */
+const char *sc_last_error(void);
+
+/* The enumerator's name for a status, e.g. "SC_ERR_SHAPE"; "SC_ERR_UNKNOWN" for values outside
+   the enum. Static storage. Thread-safe. */
+const char *sc_status_name(sc_status s);
+
+/* Sets how many threads the library computes with: OpenBLAS's GEMM threads and the workers of
+   its own element-wise kernels (the two never nest). n must be in [1, 256]. The default is
+   SUPERCONV_NUM_THREADS from the environment if set, else the number of online processors.
+   Process-wide; call it while no other thread is inside the library. Results are
+   bit-identical for a given thread count.
+   Note for Python hosts: numpy carries its own OpenBLAS with its own threads; when both compute
+   at once the cores are oversubscribed.
+   Errors: SC_ERR_INVALID_ARGUMENT for n out of range. */
+sc_status sc_set_num_threads(int n);
+
+/* The current thread setting. */
+int sc_get_num_threads(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Models: CIFAR ResNets of depth 6n+2
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_model sc_model;
+
+/* Creates a ResNet from a spec and initialises it from its seed (MSRA normal weights, zero
+   biases, BN scale 1 and shift 0, running mean 0 and variance 1). Keys and defaults:
+     depth=20        6n+2: 20, 32, 44, 56, 110, ... (8 to 1202)
+     variant=caffe   caffe: the paper's Caffe network — convolutions with biases (learning-rate
+                       multiplier 2, no weight decay, as the fc bias), downsampling block whose
+                       branch keeps the width (stride-2 first conv) with a 3x3/2 average-pool
+                       shortcut (ceil mode), zero channels appended after the block's ReLU;
+                     he-a: He et al.'s option A as in the common PyTorch CIFAR ResNet — no conv
+                       biases, branch at the doubled width, shortcut x[:, :, ::2, ::2] with
+                       zero channels on both sides; every multiplier 1.
+     input=3x32x32   CxHxW of a sample (C <= 64, H, W >= 4; caffe needs H, W divisible by 4)
+     classes=10
+     seed=1          unsigned 64-bit
+     bn_maf=0.95     BatchNorm moving-average fraction in (0, 1]; the paper uses 0.95 for short
+                     runs (Caffe's default is 0.999, PyTorch's momentum 0.1 is bn_maf=0.9)
+     bn_eps=1e-05    BatchNorm epsilon
+     bn_stats=caffe  caffe: s = maf*s + 1, acc = maf*acc + batch stat, eval uses acc/s (bias
+                       corrected; unbiased batch variance);
+                     pytorch: running = (1-momentum)*running + momentum*batch, momentum = 1-maf
+     bn_eval=global  inference normalises with global (running) statistics, or with the
+                     batch's own (Caffe's use_global_stats: false)
+     dropout=0       dropout probability before the classifier, in [0, 0.99]
+   On success *out is a new handle, released with sc_model_destroy.
+   Errors: SC_ERR_INVALID_ARGUMENT (out NULL, unknown key, bad value: the message names the key),
+   SC_ERR_OUT_OF_MEMORY. */
+sc_status sc_model_create(const char *spec, sc_model **out);
+
+/* Releases a model. NULL and dead handles are ignored. Trainers created on the model must be
+   destroyed first; a trainer whose model was destroyed returns SC_ERR_STATE. */
+void sc_model_destroy(sc_model *m);
+
+/* The model's normalised spec: every key, defaults filled in. Owned by the model, valid until
+   it is destroyed. NULL (and sc_last_error set) if m is not a live model. */
+const char *sc_model_spec(const sc_model *m);
+
+/* Inference-mode forward pass of n samples: writes n*classes logits (row per sample) to
+   `logits`, whose length logits_len must be exactly n*classes. x holds n samples of C*H*W
+   floats. Large n is processed in chunks of 256 samples (with bn_eval=batch, each chunk is
+   normalised with its own statistics). Changes no parameter or statistic.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL pointer, n < 1), SC_ERR_SHAPE (logits_len). */
+sc_status sc_model_forward(sc_model *m, const float *x, int64_t n, float *logits, int64_t logits_len);
+
+/* The number of named tensors: trainable parameters and BN running statistics. */
+sc_status sc_model_param_count(const sc_model *m, int64_t *count);
+
+/* Describes named tensor `index` (0-based, in the model's fixed order): its name, a PyTorch
+   state_dict key such as "layer2.0.bn1.running_mean" (owned by the model, valid until it is
+   destroyed), its rank (1, 2 or 4) and its shape; shape entries past the rank are 1, so the
+   product of the four is the element count. Any output may be NULL.
+   Errors: SC_ERR_INVALID_ARGUMENT for index out of [0, count). */
+sc_status sc_model_param_info(const sc_model *m, int64_t index, const char **name, int32_t *rank,
+                              int64_t shape[4]);
+
+/* Copies the named tensor into `out`; len must equal its element count.
+   Errors: SC_ERR_INVALID_ARGUMENT (unknown name, NULL), SC_ERR_SHAPE (len). */
+sc_status sc_model_param_get(const sc_model *m, const char *name, float *out, int64_t len);
+
+/* Replaces the named tensor's values with `in` (copied); len must equal its element count.
+   Values must be finite, and variances non-negative; otherwise nothing changes. BN running
+   statistics set this way are what inference uses.
+   Errors: SC_ERR_INVALID_ARGUMENT (unknown name, NULL, non-finite or negative variance),
+   SC_ERR_SHAPE (len). */
+sc_status sc_model_param_set(sc_model *m, const char *name, const float *in, int64_t len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Trainers: SGD with momentum on a model
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_trainer sc_trainer;
+
+/* Creates a trainer for model m, which it borrows: m must stay alive while the trainer is used.
+   Spec keys and defaults:
+     lr=0.1              learning rate, finite, >= 0
+     momentum=0.9        in [0, 0.9999]
+     weight_decay=0.0001 L2 decay in [0, 1], times each parameter's decay multiplier
+     eval_batch=250      samples per forward in sc_trainer_evaluate
+   The update is Caffe's SGD, as in the paper: v = momentum*v + lr*lr_mult*(g + wd*decay_mult*w),
+   w -= v, with v starting at 0.
+   Errors: SC_ERR_INVALID_ARGUMENT (m not a live model, out NULL, bad spec), SC_ERR_OUT_OF_MEMORY. */
+sc_status sc_trainer_create(sc_model *m, const char *spec, sc_trainer **out);
+
+/* Releases a trainer (not its model). NULL and dead handles are ignored. */
+void sc_trainer_destroy(sc_trainer *t);
+
+/* The trainer's normalised spec; owned by the trainer, valid until it is destroyed. */
+const char *sc_trainer_spec(const sc_trainer *t);
+
+/* One training iteration on a batch of n samples (1 <= n <= 65536): forward in training mode
+   (batch statistics, dropout), mean softmax cross-entropy, backward, update, and the BN running
+   statistics folded in. Writes the batch's mean loss before the update and the number of
+   samples whose arg-max logit equals the label; either output may be NULL.
+   If the loss or any gradient is NaN or infinite, returns SC_ERR_NONFINITE and changes nothing:
+   weights, running statistics, optimizer state, random state and iteration stay as they were.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, n out of range, a label outside [0, classes)),
+   SC_ERR_NONFINITE, SC_ERR_STATE (the model was destroyed). */
+sc_status sc_trainer_step(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
+                          float *loss, int64_t *correct);
+
+/* Mean loss and number correct over n samples in inference mode, processed eval_batch samples
+   at a time; no parameter, statistic or counter changes. Either output may be NULL.
+   Errors: as sc_trainer_step, except SC_ERR_NONFINITE is not returned (a NaN loss is reported). */
+sc_status sc_trainer_evaluate(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
+                              float *loss, int64_t *correct);
+
+/* The number of completed training steps. */
+sc_status sc_trainer_iteration(const sc_trainer *t, int64_t *iteration);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SUPERCONV_H */
