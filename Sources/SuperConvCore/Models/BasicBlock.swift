@@ -33,6 +33,8 @@ public final class BasicBlock: Layer {
 
     var batchNorms: [BatchNorm2d] { [bn1, bn2] }
 
+    public var parameters: [Parameter] { namedLayers.flatMap { $0.1.parameters } }
+
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         var h = try conv1.forward(x, mode: mode)
         h = try bn1.forward(h, mode: mode)

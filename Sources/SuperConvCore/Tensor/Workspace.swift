@@ -11,7 +11,7 @@ public final class Workspace {
     }
 
     /// Most floats one column matrix may take; larger batches are lowered in chunks of images.
-    static let columnBudget = 1 << 23
+    nonisolated(unsafe) static var columnBudget = 1 << 23
 
     func columns(_ count: Int) throws -> UnsafeMutablePointer<Float> {
         try columns.resize(Shape(count))

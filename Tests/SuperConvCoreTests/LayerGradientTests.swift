@@ -1,0 +1,145 @@
+import XCTest
+@testable import SuperConvCore
+
+/// Every layer's backward agrees with central finite differences of its forward.
+final class LayerGradientTests: XCTestCase {
+    func testConv2dStride1WithBias() throws {
+        let conv = try Conv2d(inChannels: 3, outChannels: 4, kernel: 3, stride: 1, padding: 1, bias: true,
+                              workspace: Workspace())
+        randomize(conv.weight.value, seed: 1, scale: 0.3)
+        randomize(conv.bias!.value, seed: 2)
+        try checkGradients(of: conv, input: randomTensor(Shape(2, 3, 5, 5), seed: 3))
+    }
+
+    func testConv2dStride2WithoutBias() throws {
+        let conv = try Conv2d(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1, bias: false,
+                              workspace: Workspace())
+        randomize(conv.weight.value, seed: 4, scale: 0.3)
+        try checkGradients(of: conv, input: randomTensor(Shape(3, 2, 7, 6), seed: 5))
+    }
+
+    /// A column budget smaller than one batch forces the lowering into chunks of images; the
+    /// results must not change.
+    func testConv2dChunkedLoweringMatchesWholeBatch() throws {
+        let x = try randomTensor(Shape(5, 2, 6, 6), seed: 6)
+        func run(budget: Int) throws -> ([Float], [Float], [Float]) {
+            let saved = Workspace.columnBudget
+            Workspace.columnBudget = budget
+            defer { Workspace.columnBudget = saved }
+            let conv = try Conv2d(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1, bias: true,
+                                  workspace: Workspace())
+            randomize(conv.weight.value, seed: 7)
+            let y = try conv.forward(x, mode: .training).array
+            let dx = try conv.backward(try randomTensor(Shape(5, 3, 6, 6), seed: 8)).array
+            return (y, dx, conv.weight.gradient!.array)
+        }
+        let whole = try run(budget: 1 << 23)
+        let chunked = try run(budget: 2 * 18 * 36)  // two images per chunk
+        for (a, b) in zip(whole.0, chunked.0) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        for (a, b) in zip(whole.1, chunked.1) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        for (a, b) in zip(whole.2, chunked.2) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+    }
+
+    func testBatchNormTrainingMode() throws {
+        let bn = try BatchNorm2d(channels: 3, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95),
+                                 inference: .global)
+        randomize(bn.weight.value, seed: 9)
+        randomize(bn.bias.value, seed: 10)
+        try checkGradients(of: bn, input: randomTensor(Shape(4, 3, 3, 3), seed: 11, scale: 2), epsilon: 5e-3)
+    }
+
+    func testBatchNormInferenceWithGlobalStatistics() throws {
+        let bn = try BatchNorm2d(channels: 2, epsilon: 1e-5, statistics: .pytorch(momentum: 0.1), inference: .global)
+        bn.runningMean.value.copy(from: [0.5, -0.25])
+        bn.runningVar.value.copy(from: [2, 0.5])
+        try checkGradients(of: bn, input: randomTensor(Shape(2, 2, 3, 3), seed: 12), mode: .inference)
+    }
+
+    func testBatchNormInferenceWithBatchStatistics() throws {
+        let bn = try BatchNorm2d(channels: 2, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.9),
+                                 inference: .batch)
+        try checkGradients(of: bn, input: randomTensor(Shape(3, 2, 2, 2), seed: 13), mode: .inference, epsilon: 5e-3)
+    }
+
+    func testReLU() throws {
+        try checkGradients(of: ReLU(), input: randomTensor(Shape(2, 3, 4, 4), seed: 14, awayFromZero: 0.05))
+    }
+
+    func testAveragePoolCeilMode() throws {
+        try checkGradients(of: AvgPool2d(kernel: 3, stride: 2), input: randomTensor(Shape(2, 2, 8, 6), seed: 15))
+    }
+
+    func testGlobalAveragePool() throws {
+        try checkGradients(of: GlobalAvgPool(), input: randomTensor(Shape(2, 3, 4, 5), seed: 16))
+    }
+
+    func testLinear() throws {
+        let fc = try Linear(inFeatures: 6, outFeatures: 4)
+        randomize(fc.weight.value, seed: 17)
+        randomize(fc.bias.value, seed: 18)
+        try checkGradients(of: fc, input: randomTensor(Shape(3, 6, 1, 1), seed: 19))
+    }
+
+    func testDropoutWithAFixedMask() throws {
+        let random = RandomSource(seed: 20)
+        let start = random.generator
+        let dropout = try Dropout(probability: 0.4, random: random)
+        try checkGradients(of: dropout, input: randomTensor(Shape(4, 8, 1, 1), seed: 21),
+                           before: { random.generator = start })
+    }
+
+    func testChannelZeroPadAppendingZeros() throws {
+        try checkGradients(of: ChannelZeroPad(before: 0, after: 3, stride: 1), input: randomTensor(Shape(2, 3, 3, 3), seed: 22))
+    }
+
+    func testChannelZeroPadSubsamplingBothSides() throws {
+        try checkGradients(of: ChannelZeroPad(before: 2, after: 2, stride: 2), input: randomTensor(Shape(2, 4, 5, 4), seed: 23))
+    }
+
+    func testResidualBlockWithAverageShortcut() throws {
+        let ws = try Workspace()
+        func norm(_ c: Int) throws -> BatchNorm2d {
+            try BatchNorm2d(channels: c, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95), inference: .global)
+        }
+        let block = try BasicBlock(
+            conv1: Conv2d(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, bias: true, workspace: ws),
+            bn1: norm(2),
+            conv2: Conv2d(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, bias: true, workspace: ws),
+            bn2: norm(2), shortcut: AvgPool2d(kernel: 3, stride: 2),
+            widen: ChannelZeroPad(before: 0, after: 2, stride: 1))
+        for conv in [block.conv1, block.conv2] {
+            randomize(conv.weight.value, seed: 24, scale: 0.4)
+        }
+        // The block's parameters are its layers'; the checker reaches them through the convs.
+        try checkGradients(of: block, input: randomTensor(Shape(3, 2, 4, 4), seed: 25), epsilon: 3e-3, rtol: 3e-2)
+    }
+
+    func testSoftmaxCrossEntropy() throws {
+        let ce = try SoftmaxCrossEntropy()
+        let logits = try randomTensor(Shape(3, 4), seed: 26, scale: 2)
+        let labels: [Int32] = [2, 0, 3]
+        // Closed form for the first sample: −log softmax(z)[label].
+        let (loss, _) = try labels.withUnsafeBufferPointer { try ce.forward(logits, labels: $0.baseAddress!) }
+        var expected = 0.0
+        for i in 0..<3 {
+            let z = (0..<4).map { Double(logits.data[i * 4 + $0]) }
+            expected += -(z[Int(labels[i])] - log(z.map(exp).reduce(0, +)))
+        }
+        XCTAssertEqual(Double(loss), expected / 3, accuracy: 1e-5)
+        let grad = try labels.withUnsafeBufferPointer { try ce.backward(labels: $0.baseAddress!) }.array
+        let eps: Float = 1e-2
+        for i in 0..<12 {
+            let saved = logits.data[i]
+            logits.data[i] = saved + eps
+            let plus = try labels.withUnsafeBufferPointer { try ce.forward(logits, labels: $0.baseAddress!) }.loss
+            logits.data[i] = saved - eps
+            let minus = try labels.withUnsafeBufferPointer { try ce.forward(logits, labels: $0.baseAddress!) }.loss
+            logits.data[i] = saved
+            XCTAssertEqual((plus - minus) / (2 * eps), grad[i], accuracy: 2e-3, "dz[\(i)]")
+        }
+    }
+}
+
+extension Tensor {
+    func copy(from values: [Float]) { values.withUnsafeBufferPointer { copy(from: $0.baseAddress!) } }
+}

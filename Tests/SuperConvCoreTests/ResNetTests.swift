@@ -1,0 +1,104 @@
+import XCTest
+@testable import SuperConvCore
+
+/// The CIFAR ResNet family: names, multipliers, shapes, initialisation and whole-network
+/// gradients for both variants.
+final class ResNetTests: XCTestCase {
+    func model(_ spec: String) throws -> ResNet { try ResNet(ModelConfiguration(spec: spec)) }
+
+    func testHeANamesAndShapesFollowPyTorch() throws {
+        let m = try model("depth=20 variant=he-a")
+        XCTAssertEqual(m.parameters.count, 5 + 9 * 10 + 2)
+        XCTAssertEqual(m.parameters.first?.name, "conv1.weight")
+        XCTAssertEqual(m.parameter(named: "layer2.0.conv1.weight")?.value.shape, Shape(32, 16, 3, 3))
+        XCTAssertEqual(m.parameter(named: "layer3.2.bn2.running_var")?.value.shape, Shape(64))
+        XCTAssertEqual(m.parameter(named: "fc.weight")?.value.shape, Shape(10, 64))
+        XCTAssertNil(m.parameter(named: "conv1.bias"))
+        XCTAssertTrue(m.parameters.allSatisfy { $0.learningRateMultiplier == 1 && $0.decayMultiplier == 1 })
+    }
+
+    func testCaffeVariantKeepsTheWidthInTheDownsamplingBranch() throws {
+        let m = try model("depth=20 variant=caffe")
+        XCTAssertEqual(m.parameters.count, 6 + 9 * 12 + 2)
+        XCTAssertEqual(m.parameter(named: "layer2.0.conv1.weight")?.value.shape, Shape(16, 16, 3, 3))
+        XCTAssertEqual(m.parameter(named: "layer2.1.conv1.weight")?.value.shape, Shape(32, 32, 3, 3))
+        XCTAssertEqual(m.parameter(named: "layer3.0.conv2.weight")?.value.shape, Shape(32, 32, 3, 3))
+        XCTAssertEqual(m.parameter(named: "fc.weight")?.value.shape, Shape(10, 64))
+        // Paper's solver: biases learn at twice the rate without decay; BN scale/shift decay.
+        let bias = try XCTUnwrap(m.parameter(named: "layer1.0.conv2.bias"))
+        XCTAssertEqual(bias.learningRateMultiplier, 2)
+        XCTAssertEqual(bias.decayMultiplier, 0)
+        XCTAssertEqual(m.parameter(named: "fc.bias")?.learningRateMultiplier, 2)
+        XCTAssertEqual(m.parameter(named: "bn1.bias")?.decayMultiplier, 1)
+        XCTAssertEqual(m.parameter(named: "layer1.0.conv2.weight")?.decayMultiplier, 1)
+    }
+
+    func testMNISTShapedInputGivesLogits() throws {
+        for variant in ["caffe", "he-a"] {
+            let m = try model("depth=8 variant=\(variant) input=1x28x28 classes=10")
+            let x = try randomTensor(Shape(2, 1, 28, 28), seed: 1)
+            let logits = try m.forward(x, mode: .inference)
+            XCTAssertEqual(logits.shape, Shape(2, 10), variant)
+        }
+    }
+
+    func testMSRAInitialisationHasTheFanInVariance() throws {
+        let m = try model("depth=56 variant=he-a seed=3")
+        let w = try XCTUnwrap(m.parameter(named: "layer3.4.conv1.weight")).value.array  // fan-in 576
+        let variance = w.map { Double($0 * $0) }.reduce(0, +) / Double(w.count)
+        XCTAssertEqual(variance, 2.0 / 576, accuracy: 0.1 * 2.0 / 576)
+        XCTAssertEqual(m.parameter(named: "layer3.4.bn1.weight")?.value.array, Array(repeating: 1, count: 64))
+    }
+
+    func testSameSeedSameWeightsOtherSeedOtherWeights() throws {
+        let a = try model("seed=5").parameters[0].value.array
+        let b = try model("seed=5").parameters[0].value.array
+        let c = try model("seed=6").parameters[0].value.array
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, c)
+    }
+
+    /// dLoss/dθ of the whole network against finite differences of the cross-entropy, along a
+    /// random direction within each trainable tensor (directional derivatives average over
+    /// ReLU kinks, which individual coordinates might straddle).
+    func checkWholeNetwork(_ spec: String) throws {
+        let m = try model(spec)
+        let x = try randomTensor(Shape(4, 3, 8, 8), seed: 11)
+        let labels: [Int32] = [0, 2, 1, 2]
+        let ce = try SoftmaxCrossEntropy()
+        let start = m.random.generator
+        func loss() throws -> Double {
+            m.random.generator = start
+            let logits = try m.forward(x, mode: .training)
+            return Double(try labels.withUnsafeBufferPointer { try ce.forward(logits, labels: $0.baseAddress!) }.loss)
+        }
+        m.zeroGradients()
+        _ = try loss()
+        try labels.withUnsafeBufferPointer { try m.backward(try ce.backward(labels: $0.baseAddress!)) }
+        var rng = RandomGenerator(seed: 12)
+        let epsilon: Float = 5e-3
+        for p in m.parameters where p.isTrainable {
+            let raw = (0..<p.value.count).map { _ in rng.nextNormal() }
+            let norm = raw.map { $0 * $0 }.reduce(0, +).squareRoot()
+            let direction = raw.map { $0 / norm }  // unit length: the step is epsilon in θ-space
+            let analytic = zip(direction, p.gradient!.array).map { Double($0 * $1) }.reduce(0, +)
+            func shifted(_ sign: Float) throws -> Double {
+                let saved = p.value.array
+                for i in 0..<p.value.count { p.value.data[i] += sign * epsilon * direction[i] }
+                defer { p.value.copy(from: saved) }
+                return try loss()
+            }
+            let numeric = (try shifted(1) - shifted(-1)) / (2 * Double(epsilon))
+            XCTAssertLessThanOrEqual(abs(numeric - analytic), 2e-3 + 3e-2 * max(abs(numeric), abs(analytic)),
+                                     "\(spec): \(p.name): numeric \(numeric), analytic \(analytic)")
+        }
+    }
+
+    func testWholeHeANetworkGradients() throws {
+        try checkWholeNetwork("depth=8 variant=he-a input=3x8x8 classes=3 seed=4")
+    }
+
+    func testWholeCaffeNetworkGradientsWithDropout() throws {
+        try checkWholeNetwork("depth=8 variant=caffe input=3x8x8 classes=3 seed=4 dropout=0.2")
+    }
+}
