@@ -31,7 +31,7 @@ $(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
 C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity
 
 test-c: $(C_TESTS)
-	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+	@Tests/c/run.sh $(C_TESTS)
 
 test-swift: deps
 	swift test -c release --scratch-path .build-test

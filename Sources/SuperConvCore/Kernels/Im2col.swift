@@ -13,6 +13,17 @@ struct ConvolutionGeometry {
     var outputWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
     var positions: Int { outputHeight * outputWidth }
     var rows: Int { channels * kernel * kernel }
+
+    /// The output columns x whose input column x·S − P + kw lies inside the image: [lo, hi).
+    @inline(__always)
+    func validColumns(_ kw: Int) -> (Int, Int) {
+        let offset = kw - padding
+        // Smallest x with x·S + offset >= 0, and first x with x·S + offset >= width.
+        let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+        let hi = width - offset <= 0 ? 0 : (width - offset + stride - 1) / stride
+        let clampedHi = min(outputWidth, hi)
+        return (min(lo, clampedHi), clampedHi)
+    }
 }
 
 /// col[C*K*K, B*L] <- input[B, C, H, W]; parallel over the rows.
@@ -37,19 +48,16 @@ func im2col(_ input: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
                         continue
                     }
                     let src = plane + iy * g.width
+                    let (lo, hi) = g.validColumns(kw)
+                    for x in 0..<lo { dst[x] = 0 }
                     if g.stride == 1 {
-                        // Contiguous run; only the ends can fall in the padding.
-                        let shift = kw - g.padding
-                        for x in 0..<ow {
-                            let ix = x + shift
-                            dst[x] = (ix >= 0 && ix < g.width) ? src[ix] : 0
-                        }
+                        // A contiguous run: the compiler vectorises this copy.
+                        let shifted = src + (kw - g.padding)
+                        for x in lo..<hi { dst[x] = shifted[x] }
                     } else {
-                        for x in 0..<ow {
-                            let ix = x * g.stride - g.padding + kw
-                            dst[x] = (ix >= 0 && ix < g.width) ? src[ix] : 0
-                        }
+                        for x in lo..<hi { dst[x] = src[x * g.stride - g.padding + kw] }
                     }
+                    for x in hi..<ow { dst[x] = 0 }
                 }
             }
         }
@@ -79,9 +87,12 @@ func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
                         if iy < 0 || iy >= g.height { continue }
                         let row = plane + iy * g.width
                         let s = src + y * ow
-                        for x in 0..<ow {
-                            let ix = x * g.stride - g.padding + kw
-                            if ix >= 0 && ix < g.width { row[ix] += s[x] }
+                        let (lo, hi) = g.validColumns(kw)
+                        if g.stride == 1 {
+                            let shifted = row + (kw - g.padding)
+                            for x in lo..<hi { shifted[x] += s[x] }
+                        } else {
+                            for x in lo..<hi { row[x * g.stride - g.padding + kw] += s[x] }
                         }
                     }
                 }

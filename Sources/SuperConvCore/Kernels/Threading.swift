@@ -2,21 +2,21 @@ import Dispatch
 import Glibc
 import COpenBLAS
 
-/// The library's thread setting. It governs both pools the library uses: OpenBLAS's threads for
-/// GEMM and the Dispatch workers of `parallelFor`. The two never nest: GEMM is never called
-/// from inside a `parallelFor` body, so at most `count` threads compute at any time.
+/// The library's thread setting: how many Dispatch workers `parallelFor` uses, for element-wise
+/// kernels and for GEMM alike (see `sgemm`). OpenBLAS itself is kept single-threaded, so the
+/// two never nest and at most `count` threads compute at any time.
 public enum Threads {
     public static let maximum = 256
 
-    /// SUPERCONV_NUM_THREADS when set to a valid count, else the online processor count. Applied
-    /// to OpenBLAS on first use, so both pools start from the same setting.
+    /// SUPERCONV_NUM_THREADS when set to a valid count, else the online processor count.
+    /// OpenBLAS is set to one thread on first use.
     nonisolated(unsafe) private static var configured: Int = {
         var n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         if let text = getenv("SUPERCONV_NUM_THREADS"), let value = Int(String(cString: text)),
            (1...maximum).contains(value) {
             n = value
         }
-        openblas_set_num_threads(Int32(n))
+        openblas_set_num_threads(1)
         return n
     }()
 
@@ -26,8 +26,8 @@ public enum Threads {
         guard (1...maximum).contains(n) else {
             throw SuperConvError.invalidArgument("n = \(n) threads is out of range; expected 1...\(maximum)")
         }
+        _ = count  // the first use sets OpenBLAS to one thread
         configured = n
-        openblas_set_num_threads(Int32(n))
     }
 }
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the C test programs and closes with their combined "N passed, N failed" line.
+set -u
+passed=0 failed=0 status=0
+for t in "$@"; do
+  echo "== $t"
+  out=$("$t" 2>&1) || status=1
+  echo "$out"
+  line=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n 1)
+  if [ -z "$line" ]; then echo "$t printed no summary (crashed?)"; failed=$((failed + 1)); status=1; continue; fi
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+  passed=$((passed + p)) failed=$((failed + f))
+done
+echo "c-tests: $passed passed, $failed failed"
+exit $status
