@@ -26,47 +26,42 @@ struct ConvolutionGeometry {
     }
 }
 
-/// col[C*K*K, B*L] <- input[B, C, H, W]; parallel over the rows.
+/// col[C*K*K, B*L] <- input[B, C, H, W]. Serial: callers parallelise over images.
 func im2col(_ input: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
             into col: UnsafeMutablePointer<Float>) {
     let (oh, ow, l) = (g.outputHeight, g.outputWidth, g.positions)
     let imageSize = g.channels * g.height * g.width
     let columns = batch * l
     let kk = g.kernel * g.kernel
-    parallelFor(g.rows) { rows in
-        for r in rows {
-            let c = r / kk, kh = (r % kk) / g.kernel, kw = r % g.kernel
-            let rowBase = col + r * columns
-            for b in 0..<batch {
-                let plane = input + b * imageSize + c * g.height * g.width
-                let out = rowBase + b * l
-                for y in 0..<oh {
-                    let iy = y * g.stride - g.padding + kh
-                    let dst = out + y * ow
-                    if iy < 0 || iy >= g.height {
-                        for x in 0..<ow { dst[x] = 0 }
-                        continue
-                    }
-                    let src = plane + iy * g.width
-                    let (lo, hi) = g.validColumns(kw)
-                    for x in 0..<lo { dst[x] = 0 }
-                    if g.stride == 1 {
-                        // A contiguous run: the compiler vectorises this copy.
-                        let shifted = src + (kw - g.padding)
-                        for x in lo..<hi { dst[x] = shifted[x] }
-                    } else {
-                        for x in lo..<hi { dst[x] = src[x * g.stride - g.padding + kw] }
-                    }
-                    for x in hi..<ow { dst[x] = 0 }
+    for r in 0..<g.rows {
+        let c = r / kk, kh = (r % kk) / g.kernel, kw = r % g.kernel
+        let rowBase = col + r * columns
+        for b in 0..<batch {
+            let plane = input + b * imageSize + c * g.height * g.width
+            let out = rowBase + b * l
+            for y in 0..<oh {
+                let iy = y * g.stride - g.padding + kh
+                let dst = out + y * ow
+                if iy < 0 || iy >= g.height {
+                    dst.update(repeating: 0, count: ow)
+                    continue
                 }
+                let src = plane + iy * g.width
+                let (lo, hi) = g.validColumns(kw)
+                dst.update(repeating: 0, count: lo)
+                if g.stride == 1 {
+                    (dst + lo).update(from: src + (lo + kw - g.padding), count: hi - lo)
+                } else {
+                    for x in lo..<hi { dst[x] = src[x * g.stride - g.padding + kw] }
+                }
+                (dst + hi).update(repeating: 0, count: ow - hi)
             }
         }
     }
 }
 
 /// output[B, C, H, W] = sum of col's entries over the taps that read each pixel (the adjoint of
-/// im2col). `output` is overwritten. Parallel over channels: every tap of channel c writes only
-/// into channel c, so workers never share a pixel.
+/// im2col). `output` is overwritten. Serial: callers parallelise over images.
 func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
             into output: UnsafeMutablePointer<Float>) {
     let (oh, ow, l) = (g.outputHeight, g.outputWidth, g.positions)
@@ -74,26 +69,24 @@ func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
     let imageSize = g.channels * planeSize
     let columns = batch * l
     let kk = g.kernel * g.kernel
-    parallelFor(g.channels) { channels in
-        for c in channels {
-            for b in 0..<batch {
-                let plane = output + b * imageSize + c * planeSize
-                plane.update(repeating: 0, count: planeSize)
-                for tap in 0..<kk {
-                    let kh = tap / g.kernel, kw = tap % g.kernel
-                    let src = col + (c * kk + tap) * columns + b * l
-                    for y in 0..<oh {
-                        let iy = y * g.stride - g.padding + kh
-                        if iy < 0 || iy >= g.height { continue }
-                        let row = plane + iy * g.width
-                        let s = src + y * ow
-                        let (lo, hi) = g.validColumns(kw)
-                        if g.stride == 1 {
-                            let shifted = row + (kw - g.padding)
-                            for x in lo..<hi { shifted[x] += s[x] }
-                        } else {
-                            for x in lo..<hi { row[x * g.stride - g.padding + kw] += s[x] }
-                        }
+    for c in 0..<g.channels {
+        for b in 0..<batch {
+            let plane = output + b * imageSize + c * planeSize
+            plane.update(repeating: 0, count: planeSize)
+            for tap in 0..<kk {
+                let kh = tap / g.kernel, kw = tap % g.kernel
+                let src = col + (c * kk + tap) * columns + b * l
+                for y in 0..<oh {
+                    let iy = y * g.stride - g.padding + kh
+                    if iy < 0 || iy >= g.height { continue }
+                    let row = plane + iy * g.width
+                    let s = src + y * ow
+                    let (lo, hi) = g.validColumns(kw)
+                    if g.stride == 1 {
+                        let shifted = row + (kw - g.padding)
+                        for x in lo..<hi { shifted[x] += s[x] }
+                    } else {
+                        for x in lo..<hi { row[x * g.stride - g.padding + kw] += s[x] }
                     }
                 }
             }

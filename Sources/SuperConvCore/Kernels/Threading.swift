@@ -3,8 +3,10 @@ import Glibc
 import COpenBLAS
 
 /// The library's thread setting: how many Dispatch workers `parallelFor` uses, for element-wise
-/// kernels and for GEMM alike (see `sgemm`). OpenBLAS itself is kept single-threaded, so the
-/// two never nest and at most `count` threads compute at any time.
+/// kernels and convolutions alike. OpenBLAS itself is kept single-threaded and each worker runs
+/// its own GEMMs: OpenBLAS's pool busy-waits between calls, and two pools spinning on the same
+/// cores cost a fifth of a training step when measured. At most `count` threads compute at any
+/// time.
 public enum Threads {
     public static let maximum = 256
 
@@ -37,14 +39,21 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
 }
 
-/// Runs `body` over `0..<count` split into contiguous ranges, one per worker. Each range is
+/// How many workers `parallelFor` uses for `count` items.
+@inline(__always)
+public func workerCount(_ count: Int, minimumPerWorker: Int = 1) -> Int {
+    max(1, min(Threads.count, count / max(1, minimumPerWorker)))
+}
+
+/// Runs `body` over `0..<count` split into contiguous ranges, one per worker, passing the
+/// worker's index (0..<workerCount) so that it can use scratch memory of its own. Each range is
 /// processed by exactly one worker, and the split depends only on `count` and the thread
 /// setting, so results are deterministic for a given thread count.
 @inline(__always)
-public func parallelFor(_ count: Int, minimumPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
-    let workers = min(Threads.count, max(1, count / max(1, minimumPerWorker)))
+public func parallelWorkers(_ count: Int, minimumPerWorker: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    let workers = workerCount(count, minimumPerWorker: minimumPerWorker)
     if workers <= 1 || count <= 1 {
-        if count > 0 { body(0..<count) }
+        if count > 0 { body(0, 0..<count) }
         return
     }
     withoutActuallyEscaping(body) { escapable in
@@ -52,7 +61,13 @@ public func parallelFor(_ count: Int, minimumPerWorker: Int = 1, _ body: (Range<
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lower = count * w / workers
             let upper = count * (w + 1) / workers
-            if lower < upper { box.value(lower..<upper) }
+            if lower < upper { box.value(w, lower..<upper) }
         }
     }
+}
+
+/// `parallelWorkers` for bodies that need no scratch memory.
+@inline(__always)
+public func parallelFor(_ count: Int, minimumPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
+    parallelWorkers(count, minimumPerWorker: minimumPerWorker) { _, range in body(range) }
 }

@@ -31,7 +31,7 @@ public final class ResNet {
     public init(_ config: ModelConfiguration) throws {
         configuration = config
         _ = Threads.count  // applies the thread setting to OpenBLAS before the first GEMM
-        let workspace = try Workspace()
+        let workspace = Workspace()
         self.workspace = workspace
         random = RandomSource(seed: config.seed)
         let caffe = config.variant == .caffe

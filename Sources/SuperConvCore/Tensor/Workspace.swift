@@ -1,25 +1,30 @@
-/// Scratch memory shared by every convolution of a model: the column matrix and the product
-/// matrix of the lowered convolution. Layers run one at a time, so one buffer of each kind, grown
-/// to the largest request, serves the whole network.
+/// Scratch memory shared by every convolution of a model, one set per worker: a column matrix,
+/// a product matrix and a weight-gradient accumulator. Layers run one at a time, so one set per
+/// worker, grown to the largest request, serves the whole network.
 public final class Workspace {
-    private let columns: Tensor
-    private let product: Tensor
+    private var columns: [Tensor] = []
+    private var products: [Tensor] = []
+    private var accumulators: [Tensor] = []
 
-    public init() throws {
-        columns = try Tensor(Shape(1))
-        product = try Tensor(Shape(1))
+    public init() {}
+
+    /// Makes sure `workers` sets exist with at least the given sizes (in floats). Allocates only
+    /// when a set is missing or too small, so a steady-state step allocates nothing.
+    func reserve(workers: Int, columns columnCount: Int, product productCount: Int,
+                 accumulator accumulatorCount: Int) throws {
+        while columns.count < workers {
+            columns.append(try Tensor(Shape(1)))
+            products.append(try Tensor(Shape(1)))
+            accumulators.append(try Tensor(Shape(1)))
+        }
+        for w in 0..<workers {
+            try columns[w].resize(Shape(max(1, columnCount)))
+            try products[w].resize(Shape(max(1, productCount)))
+            try accumulators[w].resize(Shape(max(1, accumulatorCount)))
+        }
     }
 
-    /// Most floats one column matrix may take; larger batches are lowered in chunks of images.
-    nonisolated(unsafe) static var columnBudget = 1 << 23
-
-    func columns(_ count: Int) throws -> UnsafeMutablePointer<Float> {
-        try columns.resize(Shape(count))
-        return columns.data
-    }
-
-    func product(_ count: Int) throws -> UnsafeMutablePointer<Float> {
-        try product.resize(Shape(count))
-        return product.data
-    }
+    func columns(_ worker: Int) -> UnsafeMutablePointer<Float> { columns[worker].data }
+    func product(_ worker: Int) -> UnsafeMutablePointer<Float> { products[worker].data }
+    func accumulator(_ worker: Int) -> UnsafeMutablePointer<Float> { accumulators[worker].data }
 }
