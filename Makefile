@@ -4,7 +4,7 @@ BUILD := .build/release
 LIB := $(BUILD)/libsuperconv.so
 CC ?= cc
 CFLAGS := -O2 -std=c11 -Wall -Wextra -Werror -Iinclude
-LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm
+LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
@@ -28,7 +28,7 @@ $(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity
+C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads
 
 test-c: $(C_TESTS)
 	@Tests/c/run.sh $(C_TESTS)

@@ -1,9 +1,8 @@
-import Dispatch
 import Glibc
 import COpenBLAS
 
-/// The library's thread setting: how many Dispatch workers `parallelFor` uses, for element-wise
-/// kernels and convolutions alike. OpenBLAS itself is kept single-threaded and each worker runs
+/// The library's thread setting: how many workers `parallelFor` uses (a `WorkerPool`), for
+/// element-wise kernels and convolutions alike. OpenBLAS itself is kept single-threaded and each worker runs
 /// its own GEMMs: OpenBLAS's pool busy-waits between calls, and two pools spinning on the same
 /// cores cost a fifth of a training step when measured. At most `count` threads compute at any
 /// time.
@@ -22,7 +21,25 @@ public enum Threads {
         return n
     }()
 
+    nonisolated(unsafe) private static var currentPool: WorkerPool?
+    nonisolated(unsafe) private static var poolLock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+        return lock
+    }()
+
     public static var count: Int { configured }
+
+    /// The pool for the current setting, created on first use.
+    static var pool: WorkerPool {
+        pthread_mutex_lock(poolLock)
+        defer { pthread_mutex_unlock(poolLock) }
+        if let pool = currentPool, pool.size == configured { return pool }
+        currentPool?.shutdown()
+        let pool = WorkerPool(size: configured)
+        currentPool = pool
+        return pool
+    }
 
     public static func set(_ n: Int) throws {
         guard (1...maximum).contains(n) else {
@@ -33,10 +50,15 @@ public enum Threads {
     }
 }
 
-/// Lets a closure that captures raw pointers cross into Dispatch's workers; every use splits
-/// the work into disjoint ranges, so no two workers touch the same memory.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
+/// The work of one parallel region: called once per worker with the worker's index (for
+/// scratch memory of its own) and its contiguous share of the items.
+///
+/// Regions are structs rather than closures: a closure handed to other threads must be made
+/// escaping, which costs a heap allocation per region (measured for `withoutActuallyEscaping`
+/// and for Dispatch's blocks alike), while a struct is copied to the caller's stack. A struct's
+/// fields also state exactly what the region reads and writes.
+public protocol ParallelBody {
+    func callAsFunction(_ worker: Int, _ range: Range<Int>)
 }
 
 /// How many workers `parallelFor` uses for `count` items.
@@ -45,29 +67,15 @@ public func workerCount(_ count: Int, minimumPerWorker: Int = 1) -> Int {
     max(1, min(Threads.count, count / max(1, minimumPerWorker)))
 }
 
-/// Runs `body` over `0..<count` split into contiguous ranges, one per worker, passing the
-/// worker's index (0..<workerCount) so that it can use scratch memory of its own. Each range is
-/// processed by exactly one worker, and the split depends only on `count` and the thread
-/// setting, so results are deterministic for a given thread count.
+/// Runs `body` over `0..<count` split into contiguous ranges, one per worker. Each range is
+/// processed by exactly one worker, and the split depends only on `count`, `minimumPerWorker`
+/// and the thread setting, so results are deterministic for a given thread count.
 @inline(__always)
-public func parallelWorkers(_ count: Int, minimumPerWorker: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+public func parallelFor<Body: ParallelBody>(_ count: Int, minimumPerWorker: Int = 1, _ body: Body) {
     let workers = workerCount(count, minimumPerWorker: minimumPerWorker)
     if workers <= 1 || count <= 1 {
         if count > 0 { body(0, 0..<count) }
         return
     }
-    withoutActuallyEscaping(body) { escapable in
-        let box = UncheckedSendable(value: escapable)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lower = count * w / workers
-            let upper = count * (w + 1) / workers
-            if lower < upper { box.value(w, lower..<upper) }
-        }
-    }
-}
-
-/// `parallelWorkers` for bodies that need no scratch memory.
-@inline(__always)
-public func parallelFor(_ count: Int, minimumPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
-    parallelWorkers(count, minimumPerWorker: minimumPerWorker) { _, range in body(range) }
+    Threads.pool.run(workers: workers, count: count, body)
 }

@@ -28,52 +28,74 @@ public final class AvgPool2d: Layer {
         Shape(s.n, s.c, outputSize(s.h), outputSize(s.w))
     }
 
-    /// The window of output index o along an axis of `size`: [start, end).
-    @inline(__always)
-    private func window(_ o: Int, _ size: Int) -> (Int, Int) {
-        let start = o * stride
-        return (start, min(start + kernel, size))
-    }
-
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         inputShape = x.shape
-        let out = outputShape(for: x.shape)
-        try output.resize(out)
-        let (h, w, oh, ow) = (x.shape.h, x.shape.w, out.h, out.w)
-        parallelFor(x.shape.n * x.shape.c) { planes in
-            for plane in planes {
-                let src = x.data + plane * h * w, dst = output.data + plane * oh * ow
-                for oy in 0..<oh {
-                    let (y0, y1) = window(oy, h)
-                    for ox in 0..<ow {
-                        let (x0, x1) = window(ox, w)
-                        var s: Float = 0
-                        for y in y0..<y1 { for xx in x0..<x1 { s += src[y * w + xx] } }
-                        dst[oy * ow + ox] = s / Float((y1 - y0) * (x1 - x0))
-                    }
-                }
-            }
-        }
+        try output.resize(outputShape(for: x.shape))
+        parallelFor(x.shape.n * x.shape.c, Pooling(windows: windows(output.shape), image: x.data, pooled: output.data))
         return output
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
         try gradInput.resize(inputShape)
-        let (h, w, oh, ow) = (inputShape.h, inputShape.w, dy.shape.h, dy.shape.w)
-        parallelFor(inputShape.n * inputShape.c) { planes in
-            for plane in planes {
-                let dst = gradInput.data + plane * h * w, src = dy.data + plane * oh * ow
-                dst.update(repeating: 0, count: h * w)
-                for oy in 0..<oh {
-                    let (y0, y1) = window(oy, h)
-                    for ox in 0..<ow {
-                        let (x0, x1) = window(ox, w)
-                        let share = src[oy * ow + ox] / Float((y1 - y0) * (x1 - x0))
-                        for y in y0..<y1 { for xx in x0..<x1 { dst[y * w + xx] += share } }
-                    }
+        parallelFor(inputShape.n * inputShape.c,
+                    PoolingGradient(windows: windows(dy.shape), gradPooled: dy.data, gradImage: gradInput.data))
+        return gradInput
+    }
+
+    private func windows(_ out: Shape) -> PoolingWindows {
+        PoolingWindows(kernel: kernel, stride: stride, h: inputShape.h, w: inputShape.w, oh: out.h, ow: out.w)
+    }
+}
+
+/// The windows of one plane: output (oy, ox) averages rows y0..<y1 and columns x0..<x1.
+private struct PoolingWindows {
+    let kernel: Int, stride: Int, h: Int, w: Int, oh: Int, ow: Int
+
+    @inline(__always)
+    func span(_ o: Int, _ size: Int) -> Range<Int> {
+        let start = o * stride
+        return start..<min(start + kernel, size)
+    }
+}
+
+private struct Pooling: ParallelBody {
+    let windows: PoolingWindows
+    let image: UnsafePointer<Float>, pooled: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ planes: Range<Int>) {
+        let (h, w, oh, ow) = (windows.h, windows.w, windows.oh, windows.ow)
+        for plane in planes {
+            let src = image + plane * h * w, dst = pooled + plane * oh * ow
+            for oy in 0..<oh {
+                let rows = windows.span(oy, h)
+                for ox in 0..<ow {
+                    let cols = windows.span(ox, w)
+                    var s: Float = 0
+                    for y in rows { for x in cols { s += src[y * w + x] } }
+                    dst[oy * ow + ox] = s / Float(rows.count * cols.count)
                 }
             }
         }
-        return gradInput
+    }
+}
+
+private struct PoolingGradient: ParallelBody {
+    let windows: PoolingWindows
+    let gradPooled: UnsafePointer<Float>, gradImage: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ planes: Range<Int>) {
+        let (h, w, oh, ow) = (windows.h, windows.w, windows.oh, windows.ow)
+        for plane in planes {
+            let dst = gradImage + plane * h * w, src = gradPooled + plane * oh * ow
+            dst.update(repeating: 0, count: h * w)
+            for oy in 0..<oh {
+                let rows = windows.span(oy, h)
+                for ox in 0..<ow {
+                    let cols = windows.span(ox, w)
+                    let share = src[oy * ow + ox] / Float(rows.count * cols.count)
+                    for y in rows { for x in cols { dst[y * w + x] += share } }
+                }
+            }
+        }
     }
 }

@@ -40,7 +40,8 @@ public final class BatchNorm2d: Layer {
     /// Caffe's s: the total weight of the accumulated batches (0 before the first).
     public var statisticsWeight: Float = 0
 
-    private var batchMean: [Float], batchVar: [Float], inverseStd: [Float]
+    /// Per channel: the statistics that normalised the last forward, and 1/√(σ²+ε).
+    private let mean: Tensor, variance: Tensor, inverseStd: Tensor
     private var usedBatchStatistics = true
     private var pendingCount = 0
     private let normalized: Tensor, output: Tensor, gradInput: Tensor
@@ -57,9 +58,9 @@ public final class BatchNorm2d: Layer {
         runningVar = try Parameter(name: "running_var", shape: Shape(channels), trainable: false)
         weight.value.fill(1)
         runningVar.value.fill(1)
-        batchMean = Array(repeating: 0, count: channels)
-        batchVar = Array(repeating: 0, count: channels)
-        inverseStd = Array(repeating: 0, count: channels)
+        mean = try Tensor(Shape(channels))
+        variance = try Tensor(Shape(channels))
+        inverseStd = try Tensor(Shape(channels))
         normalized = try Tensor(Shape(1))
         output = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
@@ -70,88 +71,25 @@ public final class BatchNorm2d: Layer {
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         try output.resize(x.shape)
         try normalized.resize(x.shape)
-        let n = x.shape.n, plane = x.shape.h * x.shape.w
         let useBatch = mode == .training || inference == .batch
         usedBatchStatistics = useBatch
-        pendingCount = mode == .training ? n * plane : 0
-        let gamma = weight.value.data, beta = bias.value.data
-        let rMean = runningMean.value.data, rVar = runningVar.value.data
-        let eps = epsilon
-        batchMean.withUnsafeMutableBufferPointer { mean in
-        batchVar.withUnsafeMutableBufferPointer { variance in
-        inverseStd.withUnsafeMutableBufferPointer { invStd in
-            let (mean, variance, invStd) = (mean.baseAddress!, variance.baseAddress!, invStd.baseAddress!)
-            parallelFor(channels) { range in
-                for c in range {
-                    if useBatch {
-                        // Two passes in double precision: exact enough for m up to millions.
-                        var s = 0.0
-                        for i in 0..<n { s += sum(x.data + (i * channels + c) * plane, count: plane) }
-                        let mu = s / Double(n * plane)
-                        var ss = 0.0
-                        for i in 0..<n {
-                            let src = x.data + (i * channels + c) * plane
-                            for p in 0..<plane { let d = Double(src[p]) - mu; ss += d * d }
-                        }
-                        mean[c] = Float(mu)
-                        variance[c] = Float(ss / Double(n * plane))
-                    } else {
-                        mean[c] = rMean[c]
-                        variance[c] = rVar[c]
-                    }
-                    invStd[c] = 1 / (variance[c] + eps).squareRoot()
-                    let mu = mean[c], inv = invStd[c], g = gamma[c], b = beta[c]
-                    for i in 0..<n {
-                        let offset = (i * channels + c) * plane
-                        let src = x.data + offset, xh = normalized.data + offset, dst = output.data + offset
-                        for p in 0..<plane {
-                            let v = (src[p] - mu) * inv
-                            xh[p] = v
-                            dst[p] = v * g + b
-                        }
-                    }
-                }
-            }
-        }}}
+        pendingCount = mode == .training ? x.shape.n * x.shape.h * x.shape.w : 0
+        parallelFor(channels, Normalize(
+            n: x.shape.n, channels: channels, plane: x.shape.h * x.shape.w, epsilon: epsilon,
+            useBatchStatistics: useBatch, x: x.data, normalized: normalized.data, y: output.data,
+            gamma: weight.value.data, beta: bias.value.data,
+            runningMean: runningMean.value.data, runningVar: runningVar.value.data,
+            mean: mean.data, variance: variance.data, inverseStd: inverseStd.data))
         return output
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
         try gradInput.resize(dy.shape)
-        let n = dy.shape.n, plane = dy.shape.h * dy.shape.w
-        let m = Float(n * plane)
-        let gamma = weight.value.data
-        let dGamma = weight.gradient!.data, dBeta = bias.gradient!.data
-        let useBatch = usedBatchStatistics
-        inverseStd.withUnsafeBufferPointer { invStd in
-            let invStd = invStd.baseAddress!
-            parallelFor(channels) { range in
-                for c in range {
-                    var sumDy = 0.0, sumDyXhat = 0.0
-                    for i in 0..<n {
-                        let offset = (i * channels + c) * plane
-                        let g = dy.data + offset, xh = normalized.data + offset
-                        for p in 0..<plane {
-                            sumDy += Double(g[p])
-                            sumDyXhat += Double(g[p] * xh[p])
-                        }
-                    }
-                    dGamma[c] += Float(sumDyXhat)
-                    dBeta[c] += Float(sumDy)
-                    let scale = gamma[c] * invStd[c]
-                    // mean(g) and mean(g·x̂) with g = γ·dy.
-                    let meanDy = useBatch ? Float(sumDy) / m : 0
-                    let meanDyXhat = useBatch ? Float(sumDyXhat) / m : 0
-                    for i in 0..<n {
-                        let offset = (i * channels + c) * plane
-                        let g = dy.data + offset, xh = normalized.data + offset, dx = gradInput.data + offset
-                        for p in 0..<plane {
-                            dx[p] = scale * (g[p] - meanDy - xh[p] * meanDyXhat)
-                        }
-                    }
-                }
-            }
-        }
+        parallelFor(channels, NormalizeGradient(
+            n: dy.shape.n, channels: channels, plane: dy.shape.h * dy.shape.w,
+            useBatchStatistics: usedBatchStatistics, dy: dy.data, normalized: normalized.data,
+            dx: gradInput.data, gamma: weight.value.data, inverseStd: inverseStd.data,
+            dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
         return gradInput
     }
 
@@ -167,17 +105,97 @@ public final class BatchNorm2d: Layer {
             let previous = statisticsWeight
             let updated = maf * previous + 1
             for c in 0..<channels {
-                rMean[c] = (maf * previous * rMean[c] + batchMean[c]) / updated
-                rVar[c] = (maf * previous * rVar[c] + correction * batchVar[c]) / updated
+                rMean[c] = (maf * previous * rMean[c] + mean.data[c]) / updated
+                rVar[c] = (maf * previous * rVar[c] + correction * variance.data[c]) / updated
             }
             statisticsWeight = updated
         case .pytorch(let momentum):
             for c in 0..<channels {
-                rMean[c] = (1 - momentum) * rMean[c] + momentum * batchMean[c]
-                rVar[c] = (1 - momentum) * rVar[c] + momentum * correction * batchVar[c]
+                rMean[c] = (1 - momentum) * rMean[c] + momentum * mean.data[c]
+                rVar[c] = (1 - momentum) * rVar[c] + momentum * correction * variance.data[c]
             }
             statisticsWeight += 1
         }
         pendingCount = 0
+    }
+}
+
+/// Forward for a range of channels: statistics (batch or running), then x̂ and y.
+private struct Normalize: ParallelBody {
+    let n: Int, channels: Int, plane: Int
+    let epsilon: Float
+    let useBatchStatistics: Bool
+    let x: UnsafePointer<Float>, normalized: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+    let runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>
+    let mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>, inverseStd: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ range: Range<Int>) {
+        for c in range {
+            if useBatchStatistics {
+                // Two passes in double precision: exact enough for m up to millions.
+                var s = 0.0
+                for i in 0..<n { s += sum(x + (i * channels + c) * plane, count: plane) }
+                let mu = s / Double(n * plane)
+                var ss = 0.0
+                for i in 0..<n {
+                    let src = x + (i * channels + c) * plane
+                    for p in 0..<plane { let d = Double(src[p]) - mu; ss += d * d }
+                }
+                mean[c] = Float(mu)
+                variance[c] = Float(ss / Double(n * plane))
+            } else {
+                mean[c] = runningMean[c]
+                variance[c] = runningVar[c]
+            }
+            inverseStd[c] = 1 / (variance[c] + epsilon).squareRoot()
+            let mu = mean[c], inv = inverseStd[c], g = gamma[c], b = beta[c]
+            for i in 0..<n {
+                let offset = (i * channels + c) * plane
+                let src = x + offset, xh = normalized + offset, dst = y + offset
+                for p in 0..<plane {
+                    let v = (src[p] - mu) * inv
+                    xh[p] = v
+                    dst[p] = v * g + b
+                }
+            }
+        }
+    }
+}
+
+/// Backward for a range of channels (see the derivation on `BatchNorm2d`).
+private struct NormalizeGradient: ParallelBody {
+    let n: Int, channels: Int, plane: Int
+    let useBatchStatistics: Bool
+    let dy: UnsafePointer<Float>, normalized: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+    let gamma: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
+    let dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ range: Range<Int>) {
+        let m = Float(n * plane)
+        for c in range {
+            var sumDy = 0.0, sumDyXhat = 0.0
+            for i in 0..<n {
+                let offset = (i * channels + c) * plane
+                let g = dy + offset, xh = normalized + offset
+                for p in 0..<plane {
+                    sumDy += Double(g[p])
+                    sumDyXhat += Double(g[p] * xh[p])
+                }
+            }
+            dGamma[c] += Float(sumDyXhat)
+            dBeta[c] += Float(sumDy)
+            let scale = gamma[c] * inverseStd[c]
+            // mean(g) and mean(g·x̂) with g = γ·dy; zero when the statistics were constants.
+            let meanDy = useBatchStatistics ? Float(sumDy) / m : 0
+            let meanDyXhat = useBatchStatistics ? Float(sumDyXhat) / m : 0
+            for i in 0..<n {
+                let offset = (i * channels + c) * plane
+                let g = dy + offset, xh = normalized + offset, d = dx + offset
+                for p in 0..<plane {
+                    d[p] = scale * (g[p] - meanDy - xh[p] * meanDyXhat)
+                }
+            }
+        }
     }
 }

@@ -24,38 +24,61 @@ public final class ChannelZeroPad: Layer {
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         inputShape = x.shape
-        let out = outputShape(for: x.shape)
-        try output.resize(out)
-        let (c, h, w, oh, ow, oc) = (x.shape.c, x.shape.h, x.shape.w, out.h, out.w, out.c)
-        let plane = oh * ow
-        parallelFor(x.shape.n) { images in
-            for i in images {
-                let dst = output.data + i * oc * plane
-                dst.update(repeating: 0, count: before * plane)
-                (dst + (before + c) * plane).update(repeating: 0, count: after * plane)
-                for ch in 0..<c {
-                    let src = x.data + (i * c + ch) * h * w, d = dst + (before + ch) * plane
-                    for oy in 0..<oh { for ox in 0..<ow { d[oy * ow + ox] = src[oy * stride * w + ox * stride] } }
-                }
-            }
-        }
+        try output.resize(outputShape(for: x.shape))
+        parallelFor(x.shape.n, Placement(layout: layout(output.shape), narrow: x.data, wide: output.data))
         return output
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
         try gradInput.resize(inputShape)
-        let (c, h, w, oh, ow, oc) = (inputShape.c, inputShape.h, inputShape.w, dy.shape.h, dy.shape.w, dy.shape.c)
-        let plane = oh * ow
-        parallelFor(inputShape.n) { images in
-            for i in images {
-                for ch in 0..<c {
-                    let dst = gradInput.data + (i * c + ch) * h * w
-                    let src = dy.data + (i * oc + before + ch) * plane
-                    if stride != 1 { dst.update(repeating: 0, count: h * w) }
-                    for oy in 0..<oh { for ox in 0..<ow { dst[oy * stride * w + ox * stride] = src[oy * ow + ox] } }
-                }
+        parallelFor(inputShape.n, PlacementGradient(layout: layout(dy.shape), gradWide: dy.data, gradNarrow: gradInput.data))
+        return gradInput
+    }
+
+    private func layout(_ out: Shape) -> PaddingLayout {
+        PaddingLayout(before: before, after: after, stride: stride, c: inputShape.c, h: inputShape.h,
+                      w: inputShape.w, oh: out.h, ow: out.w)
+    }
+}
+
+/// Where input channel ch of an image lands: output channel before + ch, subsampled by stride.
+private struct PaddingLayout {
+    let before: Int, after: Int, stride: Int
+    let c: Int, h: Int, w: Int, oh: Int, ow: Int
+    var outputChannels: Int { before + c + after }
+}
+
+private struct Placement: ParallelBody {
+    let layout: PaddingLayout
+    let narrow: UnsafePointer<Float>, wide: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ images: Range<Int>) {
+        let L = layout, plane = L.oh * L.ow
+        for i in images {
+            let dst = wide + i * L.outputChannels * plane
+            dst.update(repeating: 0, count: L.before * plane)
+            (dst + (L.before + L.c) * plane).update(repeating: 0, count: L.after * plane)
+            for ch in 0..<L.c {
+                let src = narrow + (i * L.c + ch) * L.h * L.w, d = dst + (L.before + ch) * plane
+                for oy in 0..<L.oh { for ox in 0..<L.ow { d[oy * L.ow + ox] = src[oy * L.stride * L.w + ox * L.stride] } }
             }
         }
-        return gradInput
+    }
+}
+
+private struct PlacementGradient: ParallelBody {
+    let layout: PaddingLayout
+    let gradWide: UnsafePointer<Float>, gradNarrow: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ images: Range<Int>) {
+        let L = layout, plane = L.oh * L.ow
+        for i in images {
+            for ch in 0..<L.c {
+                let dst = gradNarrow + (i * L.c + ch) * L.h * L.w
+                let src = gradWide + (i * L.outputChannels + L.before + ch) * plane
+                if L.stride != 1 { dst.update(repeating: 0, count: L.h * L.w) }
+                for oy in 0..<L.oh { for ox in 0..<L.ow { dst[oy * L.stride * L.w + ox * L.stride] = src[oy * L.ow + ox] } }
+            }
+        }
     }
 }

@@ -70,27 +70,8 @@ public final class Conv2d: Layer {
         let tiles = (n + tile - 1) / tile
         try workspace.reserve(workers: workerCount(tiles), columns: g.rows * tile * l,
                               product: o * tile * l, accumulator: 0)
-        let imageSize = inChannels * g.height * g.width
-        let (y, w, b, ws) = (output.data, weight.value.data, bias?.value.data, workspace)
-        parallelWorkers(tiles) { worker, range in
-            let col = ws.columns(worker), product = ws.product(worker)
-            for t in range {
-                let first = t * tile, images = min(tile, n - first), columns = images * l
-                im2col(x.data + first * imageSize, batch: images, g, into: col)
-                // One image: Y is already y's [O, L] block. Several: compute, then scatter.
-                let target = images == 1 ? y + first * o * l : product
-                sgemm(transposeA: false, transposeB: false, m: o, n: columns, k: g.rows,
-                      a: w, lda: g.rows, b: col, ldb: columns, beta: 0, c: target, ldc: columns)
-                for i in 0..<images {
-                    for ch in 0..<o {
-                        let src = target + ch * columns + i * l
-                        let dst = y + ((first + i) * o + ch) * l
-                        let shift = b?[ch] ?? 0
-                        for p in 0..<l { dst[p] = src[p] + shift }
-                    }
-                }
-            }
-        }
+        parallelFor(tiles, ForwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, y: output.data,
+                                        weight: weight.value.data, bias: bias?.value.data, workspace: workspace))
         return output
     }
 
@@ -104,49 +85,102 @@ public final class Conv2d: Layer {
         try workspace.reserve(workers: workers, columns: g.rows * tile * l,
                               product: o * tile * l, accumulator: o * g.rows)
         if computesInputGradient { try gradInput.resize(x.shape) }
-        let imageSize = inChannels * g.height * g.width
-        let (w, dw, ws, dx) = (weight.value.data, weight.gradient!.data, workspace, gradInput.data)
-        let inputGradient = computesInputGradient
         if let db = bias?.gradient?.data {
-            parallelFor(o) { range in
-                for ch in range {
-                    var s: Float = 0
-                    for i in 0..<n {
-                        let src = dy.data + (i * o + ch) * l
-                        for p in 0..<l { s += src[p] }
-                    }
-                    db[ch] += s
-                }
-            }
+            parallelFor(o, BiasGradient(n: n, o: o, l: l, dy: dy.data, db: db))
         }
-        parallelWorkers(tiles) { worker, range in
-            let col = ws.columns(worker), product = ws.product(worker), accumulator = ws.accumulator(worker)
-            accumulator.update(repeating: 0, count: o * g.rows)
-            for t in range {
-                let first = t * tile, images = min(tile, n - first), columns = images * l
-                // dY as [O, B*L]: for one image it is dy's own block; otherwise gathered.
-                let dY: UnsafePointer<Float>
-                if images == 1 {
-                    dY = UnsafePointer(dy.data + first * o * l)
-                } else {
-                    for i in 0..<images {
-                        for ch in 0..<o {
-                            (product + ch * columns + i * l).update(from: dy.data + ((first + i) * o + ch) * l, count: l)
-                        }
-                    }
-                    dY = UnsafePointer(product)
-                }
-                im2col(x.data + first * imageSize, batch: images, g, into: col)
-                sgemm(transposeA: false, transposeB: true, m: o, n: g.rows, k: columns,
-                      a: dY, lda: columns, b: col, ldb: columns, beta: 1, c: accumulator, ldc: g.rows)
-                if inputGradient {
-                    sgemm(transposeA: true, transposeB: false, m: g.rows, n: columns, k: o,
-                          a: w, lda: g.rows, b: dY, ldb: columns, beta: 0, c: col, ldc: columns)
-                    col2im(col, batch: images, g, into: dx + first * imageSize)
-                }
-            }
-        }
+        parallelFor(tiles, BackwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, dy: dy.data,
+                                         weight: weight.value.data,
+                                         dx: computesInputGradient ? gradInput.data : nil, workspace: workspace))
+        let dw = weight.gradient!.data
         for worker in 0..<workers { addInPlace(dw, workspace.accumulator(worker), count: o * g.rows) }
         return gradInput
+    }
+}
+
+/// Forward over tiles: lower, multiply, and lay Y out as NCHW with the bias added.
+private struct ForwardTiles: ParallelBody {
+    let g: ConvolutionGeometry
+    let n: Int, o: Int, tile: Int
+    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    let weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?
+    let workspace: Workspace
+
+    func callAsFunction(_ worker: Int, _ tiles: Range<Int>) {
+        let l = g.positions, imageSize = g.channels * g.height * g.width
+        let col = workspace.columns(worker), product = workspace.product(worker)
+        for t in tiles {
+            let first = t * tile, images = min(tile, n - first), columns = images * l
+            im2col(x + first * imageSize, batch: images, g, into: col)
+            // One image: Y is already y's [O, L] block. Several: compute, then scatter.
+            let target = images == 1 ? y + first * o * l : product
+            sgemm(transposeA: false, transposeB: false, m: o, n: columns, k: g.rows,
+                  a: weight, lda: g.rows, b: col, ldb: columns, beta: 0, c: target, ldc: columns)
+            for i in 0..<images {
+                for ch in 0..<o {
+                    let src = target + ch * columns + i * l
+                    let dst = y + ((first + i) * o + ch) * l
+                    let shift = bias?[ch] ?? 0
+                    for p in 0..<l { dst[p] = src[p] + shift }
+                }
+            }
+        }
+    }
+}
+
+/// dbias[o] += Σ over images and positions of dy[·, o, ·], one channel per item.
+private struct BiasGradient: ParallelBody {
+    let n: Int, o: Int, l: Int
+    let dy: UnsafePointer<Float>, db: UnsafeMutablePointer<Float>
+
+    func callAsFunction(_ worker: Int, _ channels: Range<Int>) {
+        for ch in channels {
+            var s: Float = 0
+            for i in 0..<n {
+                let src = dy + (i * o + ch) * l
+                for p in 0..<l { s += src[p] }
+            }
+            db[ch] += s
+        }
+    }
+}
+
+/// Backward over tiles: each worker accumulates dweight in its own accumulator and, when dx
+/// is wanted, scatters dcol back through col2im.
+private struct BackwardTiles: ParallelBody {
+    let g: ConvolutionGeometry
+    let n: Int, o: Int, tile: Int
+    let x: UnsafePointer<Float>, dy: UnsafePointer<Float>
+    let weight: UnsafePointer<Float>
+    let dx: UnsafeMutablePointer<Float>?
+    let workspace: Workspace
+
+    func callAsFunction(_ worker: Int, _ tiles: Range<Int>) {
+        let l = g.positions, imageSize = g.channels * g.height * g.width
+        let col = workspace.columns(worker), product = workspace.product(worker)
+        let accumulator = workspace.accumulator(worker)
+        accumulator.update(repeating: 0, count: o * g.rows)
+        for t in tiles {
+            let first = t * tile, images = min(tile, n - first), columns = images * l
+            // dY as [O, B*L]: for one image it is dy's own block; otherwise gathered.
+            let dY: UnsafePointer<Float>
+            if images == 1 {
+                dY = dy + first * o * l
+            } else {
+                for i in 0..<images {
+                    for ch in 0..<o {
+                        (product + ch * columns + i * l).update(from: dy + ((first + i) * o + ch) * l, count: l)
+                    }
+                }
+                dY = UnsafePointer(product)
+            }
+            im2col(x + first * imageSize, batch: images, g, into: col)
+            sgemm(transposeA: false, transposeB: true, m: o, n: g.rows, k: columns,
+                  a: dY, lda: columns, b: col, ldb: columns, beta: 1, c: accumulator, ldc: g.rows)
+            if let dx {
+                sgemm(transposeA: true, transposeB: false, m: g.rows, n: columns, k: o,
+                      a: weight, lda: g.rows, b: dY, ldb: columns, beta: 0, c: col, ldc: columns)
+                col2im(col, batch: images, g, into: dx + first * imageSize)
+            }
+        }
     }
 }

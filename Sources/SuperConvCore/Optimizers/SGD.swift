@@ -18,16 +18,22 @@ public final class SGD: Optimizer {
     }
 
     public func step(_ hyper: StepHyperparameters) {
-        let m = hyper.momentum
         for (slot, v) in zip(slots, velocity) {
-            let rate = hyper.learningRate * slot.learningRateMultiplier
-            let decay = weightDecay * slot.decayMultiplier
-            let (w, g, vel) = (slot.value, slot.gradient, v.data)
-            parallelFor(slot.count, minimumPerWorker: parallelGrain) { range in
-                for i in range {
-                    vel[i] = m * vel[i] + rate * (g[i] + decay * w[i])
-                    w[i] -= vel[i]
-                }
+            parallelFor(slot.count, minimumPerWorker: parallelGrain,
+                        Update(w: slot.value, g: slot.gradient, v: v.data, momentum: hyper.momentum,
+                               rate: hyper.learningRate * slot.learningRateMultiplier,
+                               decay: weightDecay * slot.decayMultiplier))
+        }
+    }
+
+    private struct Update: ParallelBody {
+        let w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, v: UnsafeMutablePointer<Float>
+        let momentum: Float, rate: Float, decay: Float
+
+        func callAsFunction(_ worker: Int, _ range: Range<Int>) {
+            for i in range {
+                v[i] = momentum * v[i] + rate * (g[i] + decay * w[i])
+                w[i] -= v[i]
             }
         }
     }

@@ -1,0 +1,158 @@
+import Glibc
+import Synchronization
+
+/// A fixed set of worker threads that run one parallel region at a time, with the calling
+/// thread as worker 0.
+///
+/// Dispatch's `concurrentPerform` would serve, but it turns its closure into a heap-allocated
+/// block on every call (measured: one allocation per parallel region), and a training step has
+/// hundreds of regions. Here a region hands the workers a pointer to its body on the caller's
+/// stack, so a steady-state step allocates nothing.
+///
+/// Regions follow each other closely, so waiting threads spin briefly on an atomic before they
+/// sleep on a condition variable, saving a futex wake-up per region when work keeps coming.
+final class WorkerPool: @unchecked Sendable {
+    let size: Int
+    private let generation = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private var mutex = pthread_mutex_t()
+    /// Held by the thread whose region the workers run. Another host thread (using another
+    /// handle) or a nested region finds it taken and runs its region alone, with the same split.
+    private var regionLock = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var done = pthread_cond_t()
+    // Written by the caller before it publishes a region (release on `generation`), read by
+    // workers after they observe it (acquire).
+    private var participants = 0
+    private var job: UnsafeRawPointer?
+    private var stopping = false
+    private var threads: [pthread_t] = []
+
+    /// Spins before sleeping: tens of microseconds on current CPUs.
+    private static let spinLimit = 20_000
+
+    /// A pool of `size` workers: `size - 1` threads plus the caller.
+    init(size: Int) {
+        self.size = size
+        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&regionLock, nil)
+        pthread_cond_init(&wake, nil)
+        pthread_cond_init(&done, nil)
+        for index in 1..<max(1, size) {
+            let context = Unmanaged.passRetained(WorkerStart(pool: self, index: index)).toOpaque()
+            var thread = pthread_t()
+            if pthread_create(&thread, nil, { raw in
+                let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
+                start.pool.work(index: start.index)
+                return nil
+            }, context) == 0 {
+                threads.append(thread)
+            } else {
+                Unmanaged<WorkerStart>.fromOpaque(context).release()
+            }
+        }
+    }
+
+    /// Workers actually available (thread creation can fail under resource limits).
+    var capacity: Int { threads.count + 1 }
+
+    func shutdown() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&mutex)
+        for thread in threads { pthread_join(thread, nil) }
+        threads.removeAll()
+    }
+
+    /// Splits 0..<count into `workers` contiguous ranges and calls body(w, range w)
+    /// concurrently; returns when all have finished.
+    @inline(__always)
+    func run<Body: ParallelBody>(workers requested: Int, count: Int, _ body: Body) {
+        let workers = min(requested, capacity)
+        withUnsafeTemporaryAllocation(of: Body.self, capacity: 1) { slot in
+            slot.initializeElement(at: 0, to: body)
+            // Specialised for Body, this closure captures nothing and needs no allocation.
+            let invoke: (UnsafeRawPointer, Int, Range<Int>) -> Void = { context, w, range in
+                context.assumingMemoryBound(to: Body.self).pointee(w, range)
+            }
+            withUnsafeTemporaryAllocation(of: Job.self, capacity: 1) { jobSlot in
+                jobSlot.initializeElement(at: 0, to: Job(context: UnsafeRawPointer(slot.baseAddress!),
+                                                        invoke: invoke, count: count, workers: workers))
+                let job = jobSlot.baseAddress!
+                guard pthread_mutex_trylock(&regionLock) == 0 else {
+                    for w in 0..<workers { job.pointee.perform(worker: w) }
+                    _ = jobSlot.moveElement(from: 0)
+                    return
+                }
+                defer { pthread_mutex_unlock(&regionLock) }
+                self.job = UnsafeRawPointer(job)
+                participants = workers
+                pending.store(workers - 1, ordering: .relaxed)
+                pthread_mutex_lock(&mutex)
+                generation.add(1, ordering: .releasing)
+                pthread_cond_broadcast(&wake)
+                pthread_mutex_unlock(&mutex)
+                job.pointee.perform(worker: 0)
+                waitUntilDone()
+                self.job = nil
+                _ = jobSlot.moveElement(from: 0)
+            }
+            _ = slot.moveElement(from: 0)
+        }
+    }
+
+    private func waitUntilDone() {
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 && spins < Self.spinLimit { spins += 1 }
+        guard pending.load(ordering: .acquiring) > 0 else { return }
+        pthread_mutex_lock(&mutex)
+        while pending.load(ordering: .acquiring) > 0 { pthread_cond_wait(&done, &mutex) }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func work(index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen && spins < Self.spinLimit { spins += 1 }
+            if generation.load(ordering: .acquiring) == seen {
+                pthread_mutex_lock(&mutex)
+                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
+                pthread_mutex_unlock(&mutex)
+            }
+            seen = generation.load(ordering: .acquiring)
+            if stopping { return }
+            guard index < participants, let job else { continue }
+            job.assumingMemoryBound(to: Job.self).pointee.perform(worker: index)
+            if pending.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_signal(&done)
+                pthread_mutex_unlock(&mutex)
+            }
+        }
+    }
+}
+
+/// A region as the workers see it: the body on the caller's stack and how to call it.
+private struct Job {
+    let context: UnsafeRawPointer
+    let invoke: (UnsafeRawPointer, Int, Range<Int>) -> Void
+    let count: Int
+    let workers: Int
+
+    func perform(worker w: Int) {
+        let lower = count * w / workers, upper = count * (w + 1) / workers
+        if lower < upper { invoke(context, w, lower..<upper) }
+    }
+}
+
+private final class WorkerStart {
+    let pool: WorkerPool
+    let index: Int
+    init(pool: WorkerPool, index: Int) {
+        self.pool = pool
+        self.index = index
+    }
+}
