@@ -67,7 +67,7 @@
  *
  * Threads.  A handle must be used by one thread at a time; different handles may be used from
  *   different threads in parallel. A trainer uses its model, so a model and its trainers count
- *   as one. The library computes with sc_get_num_threads() threads (OpenBLAS's and its own);
+ *   as one. The library computes with sc_get_num_threads() threads of its own pool;
  *   see sc_set_num_threads. sc_last_error() is per thread.
  *
  * Determinism.  The same specs, seed, inputs and thread count give bit-identical results.
@@ -121,11 +121,14 @@ const char *sc_last_error(void);
    the enum. Static storage. Thread-safe. */
 const char *sc_status_name(sc_status s);
 
-/* Sets how many threads the library computes with: OpenBLAS's GEMM threads and the workers of
-   its own element-wise kernels (the two never nest). n must be in [1, 256]. The default is
-   SUPERCONV_NUM_THREADS from the environment if set, else the number of online processors.
-   Process-wide; call it while no other thread is inside the library. Results are
-   bit-identical for a given thread count.
+/* Sets how many threads the library computes with: a pool of n - 1 worker threads plus the
+   calling thread, which run its convolutions (each worker with its own single-threaded OpenBLAS
+   GEMMs; OpenBLAS's own threading is kept at 1) and its element-wise kernels. n must be in
+   [1, 256]. The default is SUPERCONV_NUM_THREADS from the environment if set, else the number of
+   online processors. Process-wide; call it while no other thread is inside the library.
+   The pool serves one host thread at a time: when several host threads use different handles
+   at once, one of them gets the pool and the others compute on their own thread. Results are
+   bit-identical for a given thread count either way.
    Note for Python hosts: numpy carries its own OpenBLAS with its own threads; when both compute
    at once the cores are oversubscribed.
    Errors: SC_ERR_INVALID_ARGUMENT for n out of range. */
