@@ -250,6 +250,69 @@ sc_status sc_trainer_evaluate(sc_trainer *t, const float *x, const int32_t *labe
 /* The number of completed training steps. */
 sc_status sc_trainer_iteration(const sc_trainer *t, int64_t *iteration);
 
+/* ---------------------------------------------------------------------------------------------
+ * Schedules: learning rate and momentum as functions of the iteration
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_schedule sc_schedule;
+
+/* Creates a schedule: a pure function from the iteration (0-based: the iteration whose update
+   the values drive) to a learning rate and a momentum. `policy` selects the formula and the
+   valid keys; every policy also takes warmup=N (the first N learning rates scaled by
+   (it+1)/N). Past the end of a policy with an end, the final values are held (never an
+   error, never a reflection). Defaults follow the paper's recipes.
+     policy=fixed            base_lr=0.1 momentum=0.9
+     policy=step             lr = base_lr * gamma^floor(it/stepsize); base_lr=0.1 gamma=0.1 stepsize=5000
+     policy=multistep        lr = base_lr * gamma^(number of stepvalues <= it)  (the paper's PC-LR);
+                             base_lr=0.35 gamma=0.1 stepvalues=50000,70000
+     policy=exp              lr = base_lr * gamma^it; base_lr=0.1 gamma=0.9999
+     policy=poly             lr = base_lr * (1 - it/max_iter)^power; base_lr=0.1 power=1 max_iter=10000
+     policy=triangular       Smith's CLR: cycle = floor(1 + it/(2*stepsize)),
+     policy=triangular2        x = |it/stepsize - 2*cycle + 1|,
+     policy=exp_range          lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) * scale, scale 1,
+                               1/2^(cycle-1) or gamma^it; base_lr=0.1 max_lr=3 stepsize=5000
+                               stepsize_down=0 (0: symmetric; else PyTorch CyclicLR's asymmetric
+                               cycle) gamma=0.99994 max_iter=0 (0: cycles forever; else held from
+                               max_iter on) momentum=0.9 (or high,low: cycled against the lr)
+     policy=onecycle         Smith's 1cycle, linear: base_lr -> max_lr over stepsize, back over
+                               stepsize, then down to annihilation*base_lr at max_iter (here a
+                               tenth of the run); base_lr=0.1 max_lr=3 stepsize=5000 max_iter=11000
+                               annihilation=0.001 momentum=0.95,0.85
+     policy=onecycle_cosine  PyTorch's OneCycleLR: max_lr=3 total_steps=10000 pct_start=0.3
+                               div=25 final_div=10000 three_phase=0 anneal=cos|linear
+                               momentum=0.95,0.85 (one value: no momentum cycling)
+     policy=sgdr             cosine annealing with warm restarts: base_lr=0.1 t0=1000 t_mult=1
+                               eta_min=0 momentum=0.9
+     policy=linear_ramp      range test sweep, lr = base_lr + (max_lr - base_lr)*it/max_iter;
+                               base_lr=0 max_lr=3 max_iter=5000 momentum=0.9
+     policy=exp_ramp         lr = base_lr * (max_lr/base_lr)^(it/max_iter); base_lr=1e-05
+                               max_lr=10 max_iter=5000 momentum=0.9
+   Errors: SC_ERR_INVALID_ARGUMENT for an unknown policy or key, a non-positive step size,
+   max_lr < base_lr, non-increasing stepvalues, momentum outside [0, 1), ... (the message names
+   the key). A schedule is immutable: it may be used from several threads at once. */
+sc_status sc_schedule_create(const char *spec, sc_schedule **out);
+
+/* Releases a schedule. NULL and dead handles are ignored. Trainers hold their own copy. */
+void sc_schedule_destroy(sc_schedule *s);
+
+/* The normalised spec: the policy's keys, defaults filled in. Owned by the schedule. */
+const char *sc_schedule_spec(const sc_schedule *s);
+
+/* The learning rate and momentum for `iteration` (0 <= iteration <= INT32_MAX). Either output
+   may be NULL. */
+sc_status sc_schedule_at(const sc_schedule *s, int64_t iteration, float *lr, float *momentum);
+
+/* Fills lr[i] and momentum[i] with the values at iteration first + i for i in [0, count);
+   len must equal count; either output may be NULL.
+   Errors: SC_ERR_INVALID_ARGUMENT (range), SC_ERR_SHAPE (len != count). */
+sc_status sc_schedule_table(const sc_schedule *s, int64_t first, int64_t count, float *lr, float *momentum,
+                            int64_t len);
+
+/* Makes the trainer take its learning rate and momentum from a copy of s, at the trainer's
+   iteration counter (sc_trainer_iteration), from the next step on. Replaces the fixed lr and
+   momentum of the trainer's spec; s may be destroyed afterwards. */
+sc_status sc_trainer_set_schedule(sc_trainer *t, const sc_schedule *s);
+
 #ifdef __cplusplus
 }
 #endif

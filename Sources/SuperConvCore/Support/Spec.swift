@@ -94,15 +94,19 @@ public struct Spec: Sendable {
         return value
     }
 
-    /// A finite float in `range`; NaN and infinities are always rejected.
-    public func float(_ key: String, in range: ClosedRange<Double>,
-                      excludingLowerBound: Bool = false) throws -> Float {
+    /// A finite number in `range`; NaN and infinities are always rejected.
+    public func double(_ key: String, in range: ClosedRange<Double>, excludingLowerBound: Bool = false) throws -> Double {
         let lower = excludingLowerBound ? "(" : "["
         guard let value = Double(string(key)), value.isFinite, range.contains(value),
               !(excludingLowerBound && value == range.lowerBound) else {
             throw invalid(key, "expected a finite number in \(lower)\(range.lowerBound), \(range.upperBound)]")
         }
-        return Float(value)
+        return value
+    }
+
+    /// `double`, rounded to float32 for values that are used in float32.
+    public func float(_ key: String, in range: ClosedRange<Double>, excludingLowerBound: Bool = false) throws -> Float {
+        Float(try double(key, in: range, excludingLowerBound: excludingLowerBound))
     }
 
     /// Dimensions written `AxBxC`, each in `range`.

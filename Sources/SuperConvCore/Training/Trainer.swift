@@ -7,7 +7,7 @@ public final class Trainer {
     public let model: ResNet
     public let configuration: TrainerConfiguration
     public private(set) var optimizer: Optimizer
-    public var schedule: Schedule
+    public var schedule: any Schedule
     public private(set) var iteration = 0
     private let loss: SoftmaxCrossEntropy
     private let trainable: [Parameter]
@@ -17,7 +17,7 @@ public final class Trainer {
         self.configuration = configuration
         trainable = model.parameters.filter(\.isTrainable)
         optimizer = try SGD(slots: trainable.map(ParameterSlot.init), weightDecay: configuration.weightDecay)
-        schedule = FixedSchedule(learningRate: configuration.learningRate, momentum: configuration.momentum)
+        schedule = FixedSchedule(learningRate: Double(configuration.learningRate), momentum: Double(configuration.momentum))
         loss = try SoftmaxCrossEntropy()
     }
 
