@@ -215,12 +215,28 @@ typedef struct sc_trainer sc_trainer;
 
 /* Creates a trainer for model m, which it borrows: m must stay alive while the trainer is used.
    Spec keys and defaults:
-     lr=0.1              learning rate, finite, >= 0
-     momentum=0.9        in [0, 0.9999]
-     weight_decay=0.0001 L2 decay in [0, 1], times each parameter's decay multiplier
+     lr=0.1              learning rate until a schedule is set (sc_trainer_set_schedule)
+     momentum=0.9        momentum (Adam's beta1) until a schedule is set, in [0, 0.9999]
+     optimizer=sgd       sgd | nesterov | adagrad | adadelta | adam | adamw (see below)
+     form=caffe          sgd and nesterov: caffe or pytorch
+     weight_decay=0.0001 L2 decay in [0, 1] (decoupled for adamw), times each parameter's
+                         decay multiplier
+     rho=0.95            adadelta's decay
+     eps=1e-08           adagrad, adadelta and adam's denominator term
+     beta2=0.999         adam's second-moment decay
+     clip=0              clip gradients to this global L2 norm (Caffe's clip_gradients); 0 = off
      eval_batch=250      samples per forward in sc_trainer_evaluate
-   The update is Caffe's SGD, as in the paper: v = momentum*v + lr*lr_mult*(g + wd*decay_mult*w),
-   w -= v, with v starting at 0.
+   Update rules, with g' = g + wd*w (L2) and per-parameter lr and decay multipliers:
+     sgd caffe (the paper's): v = m*v + lr*g',  w -= v
+     sgd pytorch:             v = m*v + g',     w -= lr*v
+     nesterov caffe:          v' = m*v + lr*g', w -= (1+m)*v' - m*v
+     nesterov pytorch:        v = m*v + g',     w -= lr*(g' + m*v)
+     adagrad:                 h += g'^2,        w -= lr*g'/(sqrt(h) + eps)
+     adadelta:                hg = rho*hg + (1-rho)*g'^2, u = sqrt((hu+eps)/(hg+eps))*g',
+                              hu = rho*hu + (1-rho)*u^2,  w -= lr*u
+     adam, adamw:             beta1 = momentum, bias-corrected moments; adamw decays w -= lr*wd*w
+                              instead of adding wd*w to g
+   All state starts at 0. The caffe variant's biases have lr multiplier 2 and no decay.
    Errors: SC_ERR_INVALID_ARGUMENT (m not a live model, out NULL, bad spec), SC_ERR_OUT_OF_MEMORY. */
 sc_status sc_trainer_create(sc_model *m, const char *spec, sc_trainer **out);
 
@@ -312,6 +328,46 @@ sc_status sc_schedule_table(const sc_schedule *s, int64_t first, int64_t count, 
    iteration counter (sc_trainer_iteration), from the next step on. Replaces the fixed lr and
    momentum of the trainer's spec; s may be destroyed afterwards. */
 sc_status sc_trainer_set_schedule(sc_trainer *t, const sc_schedule *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimizers on a host's own parameters
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_optimizer sc_optimizer;
+
+/* Creates an optimizer for a flat buffer of n parameters (1 <= n <= INT32_MAX) that a host
+   trains itself. Spec keys: optimizer, form, weight_decay, rho, eps, beta2, clip, with the
+   meanings and defaults of sc_trainer_create (clip applies to the norm of the whole buffer).
+   Its state (velocities, moments) starts at 0.
+   Errors: SC_ERR_INVALID_ARGUMENT (n, spec, out NULL), SC_ERR_OUT_OF_MEMORY. */
+sc_status sc_optimizer_create(const char *spec, int64_t n, sc_optimizer **out);
+
+/* Releases an optimizer. NULL and dead handles are ignored. */
+void sc_optimizer_destroy(sc_optimizer *o);
+
+/* The normalised spec; owned by the optimizer. */
+const char *sc_optimizer_spec(const sc_optimizer *o);
+
+/* One update of params (n floats, updated in place) from grads (n floats) with this step's
+   learning rate and momentum (e.g. from sc_schedule_at; momentum is Adam's beta1 and unused by
+   adagrad and adadelta). The buffers are only used during the call.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1)),
+   SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a gradient is NaN or infinite:
+   nothing changes). */
+sc_status sc_optimizer_step(sc_optimizer *o, float *params, const float *grads, int64_t n, float lr,
+                            float momentum);
+
+/* The number of floats of state: n for sgd, nesterov and adagrad; 2n for adadelta (hg then hu)
+   and adam/adamw (first then second moments). */
+sc_status sc_optimizer_state_size(const sc_optimizer *o, int64_t *len);
+
+/* Copies the state into `state` (len floats, as sc_optimizer_state_size says) and the number of
+   completed steps into *steps (may be NULL). */
+sc_status sc_optimizer_state_get(const sc_optimizer *o, float *state, int64_t len, int64_t *steps);
+
+/* Replaces the state and the step count, e.g. from a checkpoint; values must be finite.
+   Errors: SC_ERR_SHAPE (len), SC_ERR_INVALID_ARGUMENT (NULL, non-finite value, steps < 0). */
+sc_status sc_optimizer_state_set(sc_optimizer *o, const float *state, int64_t len, int64_t steps);
 
 #ifdef __cplusplus
 }

@@ -102,9 +102,13 @@ static void trainer_calls(sc_model *m) {
   CHECK_FAILS(sc_trainer_create(m, "momentum=1.5", &t), SC_ERR_INVALID_ARGUMENT, "momentum");
   CHECK_FAILS(sc_trainer_create(m, "learning_rate=0.1", &t), SC_ERR_INVALID_ARGUMENT, "unknown key 'learning_rate'");
   CHECK_FAILS(sc_trainer_create((sc_model *)x, "", &t), SC_ERR_INVALID_ARGUMENT, "not a live sc_model");
+  CHECK_FAILS(sc_trainer_create(m, "optimizer=rmsprop", &t), SC_ERR_INVALID_ARGUMENT, "optimizer=rmsprop");
+  CHECK_FAILS(sc_trainer_create(m, "optimizer=adam beta2=1", &t), SC_ERR_INVALID_ARGUMENT, "beta2=1");
+  CHECK_FAILS(sc_trainer_create(m, "clip=-1", &t), SC_ERR_INVALID_ARGUMENT, "clip=-1");
 
   CHECK_OK(sc_trainer_create(m, "lr=0.05", &t));
-  CHECK(strcmp(sc_trainer_spec(t), "lr=0.05 momentum=0.9 weight_decay=0.0001 eval_batch=250") == 0,
+  CHECK(strcmp(sc_trainer_spec(t), "lr=0.05 momentum=0.9 optimizer=sgd form=caffe weight_decay=0.0001 rho=0.95 "
+                                   "eps=1e-08 beta2=0.999 clip=0 eval_batch=250") == 0,
         "trainer spec %s", sc_trainer_spec(t));
   CHECK_FAILS(sc_trainer_step(NULL, x, labels, N, NULL, NULL), SC_ERR_INVALID_ARGUMENT, "t is NULL");
   CHECK_FAILS(sc_trainer_step(t, NULL, labels, N, NULL, NULL), SC_ERR_INVALID_ARGUMENT, "x is NULL");

@@ -6,17 +6,19 @@
 public final class Trainer {
     public let model: ResNet
     public let configuration: TrainerConfiguration
-    public private(set) var optimizer: Optimizer
+    public let optimizer: any Optimizer
     public var schedule: any Schedule
     public private(set) var iteration = 0
     private let loss: SoftmaxCrossEntropy
     private let trainable: [Parameter]
+    private let slots: [ParameterSlot]
 
     public init(model: ResNet, configuration: TrainerConfiguration) throws {
         self.model = model
         self.configuration = configuration
         trainable = model.parameters.filter(\.isTrainable)
-        optimizer = try SGD(slots: trainable.map(ParameterSlot.init), weightDecay: configuration.weightDecay)
+        slots = trainable.map(ParameterSlot.init)
+        optimizer = try configuration.optimizer.makeOptimizer(counts: slots.map(\.count))
         schedule = FixedSchedule(learningRate: Double(configuration.learningRate), momentum: Double(configuration.momentum))
         loss = try SoftmaxCrossEntropy()
     }
@@ -54,7 +56,7 @@ public final class Trainer {
                 throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
             }
             model.commitStatistics()
-            optimizer.step(hyper)
+            optimizer.step(slots, hyper)
             iteration += 1
             return Outcome(loss: result.loss, correct: result.correct)
         } catch {

@@ -1,0 +1,111 @@
+/* Specification of embedding: a host's own training loop (logistic regression in plain C, no
+   superconv model) takes its learning rate and momentum from a superconv schedule and its
+   updates from a superconv optimizer; its optimizer state survives a get/set round trip. */
+#include <math.h>
+#include <stdlib.h>
+#include "check.h"
+
+enum { N = 200, D = 5, P = D + 1 };
+
+static float xs[N][D];
+static int ys[N];
+
+static void make_data(void) {
+  uint64_t s = 7;
+  const float truth[D] = {1.5f, -2.0f, 0.5f, 0.0f, 1.0f};
+  for (int i = 0; i < N; i++) {
+    float z = 0.3f;
+    for (int j = 0; j < D; j++) {
+      s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+      xs[i][j] = (float)((s >> 40) * (1.0 / 16777216.0)) * 2 - 1;
+      z += truth[j] * xs[i][j];
+    }
+    ys[i] = z > 0;
+  }
+}
+
+/* Mean logistic loss and its gradient for weights w[0..D-1], bias w[D]. */
+static float loss_and_gradient(const float *w, float *g) {
+  double loss = 0;
+  memset(g, 0, sizeof(float) * P);
+  for (int i = 0; i < N; i++) {
+    float z = w[D];
+    for (int j = 0; j < D; j++) z += w[j] * xs[i][j];
+    float p = 1 / (1 + expf(-z));
+    loss += -(ys[i] ? log(p + 1e-12) : log(1 - p + 1e-12));
+    for (int j = 0; j < D; j++) g[j] += (p - ys[i]) * xs[i][j] / N;
+    g[D] += (p - ys[i]) / N;
+  }
+  return (float)(loss / N);
+}
+
+static void train(const char *optimizer_spec, const char *schedule_spec, int steps) {
+  sc_optimizer *o = NULL;
+  sc_schedule *s = NULL;
+  CHECK_OK(sc_optimizer_create(optimizer_spec, P, &o));
+  CHECK_OK(sc_schedule_create(schedule_spec, &s));
+  float w[P] = {0}, g[P];
+  float first = loss_and_gradient(w, g), last = first;
+  for (int it = 0; it < steps; it++) {
+    float lr, momentum;
+    CHECK_OK(sc_schedule_at(s, it, &lr, &momentum));
+    last = loss_and_gradient(w, g);
+    CHECK_OK(sc_optimizer_step(o, w, g, P, lr, momentum));
+  }
+  printf("%s with %s: logistic loss %.4f -> %.4f in %d steps\n", optimizer_spec, schedule_spec, first, last, steps);
+  CHECK(last < 0.5f * first, "%s: loss %f did not halve from %f", optimizer_spec, last, first);
+  sc_schedule_destroy(s);
+  sc_optimizer_destroy(o);
+}
+
+static void state_round_trip(void) {
+  sc_optimizer *a = NULL, *b = NULL;
+  CHECK_OK(sc_optimizer_create("optimizer=adam weight_decay=0", P, &a));
+  CHECK_OK(sc_optimizer_create("optimizer=adam weight_decay=0", P, &b));
+  float wa[P] = {0}, wb[P], g[P];
+  for (int it = 0; it < 5; it++) { loss_and_gradient(wa, g); CHECK_OK(sc_optimizer_step(a, wa, g, P, 0.1f, 0.9f)); }
+  int64_t len = 0, steps = 0;
+  CHECK_OK(sc_optimizer_state_size(a, &len));
+  CHECK(len == 2 * P, "adam state has %lld floats", (long long)len);
+  float *state = malloc(sizeof(float) * len);
+  CHECK_OK(sc_optimizer_state_get(a, state, len, &steps));
+  CHECK(steps == 5, "steps %lld", (long long)steps);
+  CHECK_OK(sc_optimizer_state_set(b, state, len, steps));
+  memcpy(wb, wa, sizeof wa);
+  for (int it = 0; it < 3; it++) {
+    loss_and_gradient(wa, g); CHECK_OK(sc_optimizer_step(a, wa, g, P, 0.1f, 0.9f));
+    loss_and_gradient(wb, g); CHECK_OK(sc_optimizer_step(b, wb, g, P, 0.1f, 0.9f));
+  }
+  CHECK(memcmp(wa, wb, sizeof wa) == 0, "an optimizer restored from state continues differently");
+
+  CHECK_FAILS(sc_optimizer_state_get(a, state, len - 1, NULL), SC_ERR_SHAPE, "len is 11");
+  state[3] = NAN;
+  CHECK_FAILS(sc_optimizer_state_set(b, state, len, 0), SC_ERR_INVALID_ARGUMENT, "state[3] = nan");
+  CHECK_FAILS(sc_optimizer_step(a, wa, g, P - 1, 0.1f, 0.9f), SC_ERR_SHAPE, "created for 6 parameters, n is 5");
+  CHECK_FAILS(sc_optimizer_step(a, wa, g, P, NAN, 0.9f), SC_ERR_INVALID_ARGUMENT, "lr = nan");
+  CHECK_FAILS(sc_optimizer_step(a, wa, g, P, 0.1f, 1.0f), SC_ERR_INVALID_ARGUMENT, "momentum = 1.0");
+  CHECK_FAILS(sc_optimizer_step(a, NULL, g, P, 0.1f, 0.9f), SC_ERR_INVALID_ARGUMENT, "params is NULL");
+  float before[P];
+  memcpy(before, wa, sizeof wa);
+  g[2] = INFINITY;
+  CHECK_FAILS(sc_optimizer_step(a, wa, g, P, 0.1f, 0.9f), SC_ERR_NONFINITE, "grads[2] = inf");
+  CHECK(memcmp(before, wa, sizeof wa) == 0, "a refused step changed the parameters");
+  sc_optimizer *c = (sc_optimizer *)0x1;
+  CHECK_FAILS(sc_optimizer_create("optimizer=lion", P, &c), SC_ERR_INVALID_ARGUMENT, "optimizer=lion");
+  CHECK(c == NULL, "out not cleared");
+  CHECK_FAILS(sc_optimizer_create("", 0, &c), SC_ERR_INVALID_ARGUMENT, "n = 0");
+  free(state);
+  sc_optimizer_destroy(a);
+  sc_optimizer_destroy(b);
+}
+
+int main(void) {
+  make_data();
+  train("optimizer=sgd form=pytorch weight_decay=0", "policy=onecycle base_lr=0.1 max_lr=3 stepsize=40 max_iter=100", 100);
+  train("optimizer=nesterov weight_decay=0", "policy=triangular base_lr=0.1 max_lr=1 stepsize=50 max_iter=100", 100);
+  train("optimizer=adam weight_decay=0", "policy=onecycle_cosine max_lr=0.3 total_steps=100", 100);
+  train("optimizer=adagrad weight_decay=0", "policy=fixed base_lr=0.5", 100);
+  train("optimizer=adadelta weight_decay=0 eps=0.001", "policy=fixed base_lr=1", 100);
+  state_round_trip();
+  return check_summary("test_foreign_loop");
+}
