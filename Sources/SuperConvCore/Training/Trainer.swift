@@ -10,6 +10,11 @@ public final class Trainer {
     public var schedule: any Schedule
     public private(set) var iteration = 0
     private let loss: SoftmaxCrossEntropy
+    /// The Eq. 8 estimator when attached, the tensors it watches and its snapshot buffer.
+    public private(set) var estimator: LearningRateEstimator?
+    private var estimatorConfiguration: EstimatorConfiguration?
+    private var watched: [Parameter] = []
+    private var snapshot: [Float] = []
     private let trainable: [Parameter]
     private let slots: [ParameterSlot]
 
@@ -58,11 +63,34 @@ public final class Trainer {
             model.commitStatistics()
             optimizer.step(slots, hyper)
             iteration += 1
+            if let config = estimatorConfiguration, iteration % config.interval == 0 {
+                try observeEstimator(learningRate: Double(hyper.learningRate))
+            }
             return Outcome(loss: result.loss, correct: result.correct)
         } catch {
             model.random.generator = rngBefore
             throw error
         }
+    }
+
+    /// Attaches the Eq. 8 estimator: a snapshot now, then one every `inc` iterations.
+    public func attachEstimator(_ config: EstimatorConfiguration) throws {
+        watched = config.includesStatistics ? model.parameters : trainable
+        snapshot = Array(repeating: 0, count: watched.reduce(0) { $0 + $1.value.count })
+        estimatorConfiguration = config
+        estimator = config.makeEstimator()
+        try observeEstimator(learningRate: Double(schedule.values(at: iteration).learningRate))
+    }
+
+    private func observeEstimator(learningRate: Double) throws {
+        var offset = 0
+        snapshot.withUnsafeMutableBufferPointer { buffer in
+            for p in watched {
+                (buffer.baseAddress! + offset).update(from: p.value.data, count: p.value.count)
+                offset += p.value.count
+            }
+        }
+        try snapshot.withUnsafeBufferPointer { _ = try estimator?.observe($0, learningRate: learningRate) }
     }
 
     /// Mean loss and number correct over `n` samples in inference mode, without any update.

@@ -1,0 +1,229 @@
+import Glibc
+
+/// One point of a learning-rate range test. Values a host does not have are NaN.
+public struct RangeTestPoint: Sendable, Equatable {
+    public var learningRate: Double
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var testLoss: Double
+    public var testAccuracy: Double
+
+    public init(learningRate: Double, trainLoss: Double, trainAccuracy: Double = .nan,
+                testLoss: Double = .nan, testAccuracy: Double = .nan) {
+        self.learningRate = learningRate
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.testLoss = testLoss
+        self.testAccuracy = testAccuracy
+    }
+}
+
+/// What a range test says, with its evidence. Learning rates are NaN where a rule had too few
+/// points or lacked the values it needs.
+public struct RangeTestReport: Sendable {
+    public enum Verdict: String, Sendable {
+        /// Accuracy stays near its peak over a long range of large learning rates (Fig. 2b).
+        case likely
+        /// A distinct peak followed by decay, or wild swings (Figs. 2a, 11).
+        case unlikely
+        case inconclusive
+        /// No accuracy was recorded.
+        case unknown
+    }
+
+    /// fastai's debiased EMA of the training loss and torch-lr-finder's EMA, per point.
+    public var smoothedLoss: [Double] = []
+    public var smoothedLossEMA: [Double] = []
+    /// First point whose smoothed loss exceeded k × the best so far, or was NaN (nil: none).
+    public var divergedAt: Int?
+
+    /// The paper's rule: max_lr where accuracy peaks or, on a plateau, where it starts to fall;
+    /// min_lr = max_lr / divisor.
+    public var paperMax = Double.nan, paperMin = Double.nan
+    /// fastai's suggestions (`valley`, `steep`, `minimum`, `slide`) and torch-lr-finder's
+    /// steepest gradient.
+    public var valley = Double.nan, steep = Double.nan, minimum = Double.nan, slide = Double.nan
+    public var steepestGradient = Double.nan
+
+    public var verdict = Verdict.unknown
+    /// Evidence of the verdict: the accuracy used (test if recorded, else train), its peak, the
+    /// contiguous range of learning rates around the peak where accuracy stays within
+    /// `plateauTolerance` of it, that range's width in units of the peak lr, and the mean
+    /// absolute change of accuracy between consecutive points from the peak on.
+    public var peakLearningRate = Double.nan, peakAccuracy = Double.nan
+    public var plateauLow = Double.nan, plateauHigh = Double.nan
+    public var plateauWidth = Double.nan
+    public var oscillation = Double.nan
+}
+
+/// Analyses range-test records: smoothing, divergence, suggested learning rates and the
+/// super-convergence verdict.
+///
+/// Verdict: with W the plateau width (in units of the peak lr) and O the oscillation,
+///   likely       W ≥ 1.5 and O ≤ tolerance  (accuracy holds over more than the peak lr again)
+///   unlikely     W < 0.75, or O > 2·tolerance
+///   inconclusive otherwise; unknown without accuracy.
+public struct RangeTestAnalyzer: Sendable {
+    public var divergenceFactor: Double = 4
+    public var beta: Double = 0.98
+    public var emaFactor: Double = 0.05
+    public var emaDivergenceFactor: Double = 5
+    public var minDivisor: Double = 3
+    public var plateauTolerance: Double = 0.05
+
+    public init() {}
+
+    public static let schema = SpecSchema(subject: "range_test", keys: [
+        .init("diverge", "4", "divergence: smoothed loss above this times the best so far (fastai: 4)"),
+        .init("beta", "0.98", "fastai's smoothing of the loss"),
+        .init("smooth_f", "0.05", "torch-lr-finder's smoothing factor"),
+        .init("min_div", "3", "the paper's min_lr = max_lr / min_div (3 or 4)"),
+        .init("plateau_tol", "0.05", "accuracy within this of its peak counts as the plateau"),
+    ])
+
+    public init(_ spec: Spec) throws {
+        divergenceFactor = try spec.double("diverge", in: 1...1e6, excludingLowerBound: true)
+        beta = try spec.double("beta", in: 0...1)
+        guard beta < 1 else { throw spec.invalid("beta", "expected a number in [0, 1)") }
+        emaFactor = try spec.double("smooth_f", in: 0...1, excludingLowerBound: true)
+        minDivisor = try spec.double("min_div", in: 1...1e6)
+        plateauTolerance = try spec.double("plateau_tol", in: 0...1)
+    }
+
+    public func analyze(_ points: [RangeTestPoint]) -> RangeTestReport {
+        var report = RangeTestReport()
+        let n = points.count
+        // fastai: avg = β·avg + (1 − β)·loss, smoothed = avg / (1 − β^(i+1)); stop at k × best.
+        var average = 0.0, best = Double.infinity
+        for (i, p) in points.enumerated() {
+            average = beta * average + (1 - beta) * p.trainLoss
+            let smoothed = average / (1 - pow(beta, Double(i + 1)))
+            report.smoothedLoss.append(smoothed)
+            if report.divergedAt == nil {
+                if !smoothed.isFinite || smoothed > divergenceFactor * best { report.divergedAt = i }
+                best = min(best, smoothed)
+            }
+        }
+        // torch-lr-finder: s_i = f·loss_i + (1 − f)·s_{i−1}; stops at 5 × best.
+        var emaEnd = n
+        best = .infinity
+        for (i, p) in points.enumerated() {
+            let s = i == 0 ? p.trainLoss : emaFactor * p.trainLoss + (1 - emaFactor) * report.smoothedLossEMA[i - 1]
+            report.smoothedLossEMA.append(s)
+            if emaEnd == n {
+                if !s.isFinite || s > emaDivergenceFactor * best { emaEnd = i }
+                best = min(best, s)
+            }
+        }
+
+        let valid = report.divergedAt ?? n
+        // fastai's suggestion window: skip the first tenth and the last five points.
+        let lower = valid / 10, upper = valid - 5
+        if upper - lower >= 3 {
+            let lrs = points[lower..<upper].map(\.learningRate)
+            let losses = Array(report.smoothedLoss[lower..<upper])
+            report.valley = Self.valley(lrs, losses)
+            report.steep = Self.steep(lrs, losses)
+            report.minimum = lrs[losses.indices.min { losses[$0] < losses[$1] }!] / 10
+            report.slide = Self.slide(lrs, losses)
+        }
+        // torch-lr-finder: skip_start 10, skip_end 5, on its own smoothing and stopping point.
+        if emaEnd - 15 >= 2 {
+            let range = 10..<(emaEnd - 5)
+            let gradient = Self.gradient(Array(report.smoothedLossEMA[range]))
+            report.steepestGradient = points[range.lowerBound + gradient.indices.min { gradient[$0] < gradient[$1] }!].learningRate
+        }
+        accuracyEvidence(points[..<valid], into: &report)
+        return report
+    }
+
+    private func accuracyEvidence(_ points: ArraySlice<RangeTestPoint>, into report: inout RangeTestReport) {
+        let useTest = points.contains { $0.testAccuracy.isFinite }
+        let measured = points.filter { (useTest ? $0.testAccuracy : $0.trainAccuracy).isFinite }
+        guard !measured.isEmpty else { return }
+        let accuracy = measured.map { useTest ? $0.testAccuracy : $0.trainAccuracy }
+        let lrs = measured.map(\.learningRate)
+        let peak = accuracy.indices.max { accuracy[$0] < accuracy[$1] }!
+        var low = peak, high = peak
+        while low > 0 && accuracy[low - 1] >= accuracy[peak] - plateauTolerance { low -= 1 }
+        while high < accuracy.count - 1 && accuracy[high + 1] >= accuracy[peak] - plateauTolerance { high += 1 }
+        report.peakLearningRate = lrs[peak]
+        report.peakAccuracy = accuracy[peak]
+        report.plateauLow = lrs[low]
+        report.plateauHigh = lrs[high]
+        report.plateauWidth = lrs[peak] > 0 ? (lrs[high] - lrs[low]) / lrs[peak] : .nan
+        report.paperMax = lrs[high]
+        report.paperMin = lrs[high] / minDivisor
+        if peak < accuracy.count - 1 {
+            var change = 0.0
+            for i in (peak + 1)..<accuracy.count { change += abs(accuracy[i] - accuracy[i - 1]) }
+            report.oscillation = change / Double(accuracy.count - 1 - peak)
+        } else {
+            report.oscillation = 0
+        }
+        let width = report.plateauWidth, swing = report.oscillation
+        if !width.isFinite {
+            report.verdict = .inconclusive
+        } else if width >= 1.5 && swing <= plateauTolerance {
+            report.verdict = .likely
+        } else if width < 0.75 || swing > 2 * plateauTolerance {
+            report.verdict = .unlikely
+        } else {
+            report.verdict = .inconclusive
+        }
+    }
+
+    /// numpy.gradient: central differences inside, one-sided at the ends.
+    static func gradient(_ f: [Double]) -> [Double] {
+        guard f.count > 1 else { return [0] }
+        return f.indices.map { i in
+            i == 0 ? f[1] - f[0] : i == f.count - 1 ? f[i] - f[i - 1] : (f[i + 1] - f[i - 1]) / 2
+        }
+    }
+
+    /// fastai `valley`: the longest decreasing run of losses (as a subsequence); the suggestion
+    /// sits halfway into its second third.
+    static func valley(_ lrs: [Double], _ losses: [Double]) -> Double {
+        let n = losses.count
+        var lds = Array(repeating: 1, count: n)
+        var maxStart = 0, maxEnd = 0
+        for i in 1..<n {
+            for j in 0..<i {
+                if losses[i] < losses[j] && lds[i] < lds[j] + 1 { lds[i] = lds[j] + 1 }
+                if lds[maxEnd] < lds[i] {
+                    maxEnd = i
+                    maxStart = maxEnd - lds[maxEnd]
+                }
+            }
+        }
+        let sections = Double(maxEnd - maxStart) / 3
+        return lrs[max(0, maxStart + Int(sections) + Int(sections / 2))]
+    }
+
+    /// fastai `steep`: the learning rate where the loss falls fastest against log(lr).
+    static func steep(_ lrs: [Double], _ losses: [Double]) -> Double {
+        guard lrs.allSatisfy({ $0 > 0 }) else { return .nan }
+        var best = 0, bestSlope = Double.infinity
+        for i in 0..<(losses.count - 1) {
+            let slope = (losses[i + 1] - losses[i]) / (log(lrs[i + 1]) - log(lrs[i]))
+            if slope < bestSlope { bestSlope = slope; best = i }
+        }
+        return lrs[best]
+    }
+
+    /// fastai `slide` (lr_diff 15, threshold 0.005): walks down from the largest learning rate
+    /// while the loss gradient differs from the one 15 points earlier by more than the threshold.
+    static func slide(_ lrs: [Double], _ losses: [Double], lrDiff: Int = 15, threshold: Double = 0.005) -> Double {
+        let n = losses.count
+        guard n > lrDiff else { return .nan }
+        let g = gradient(losses)
+        var right = n - 1, left = right - lrDiff
+        var suggestion = lrs[left]
+        while left >= 0 && abs(g[right] - g[left]) > threshold {
+            suggestion = lrs[left]
+            right -= 1
+            left -= 1
+        }
+        return suggestion
+    }
+}
