@@ -369,6 +369,129 @@ sc_status sc_optimizer_state_get(const sc_optimizer *o, float *state, int64_t le
    Errors: SC_ERR_SHAPE (len), SC_ERR_INVALID_ARGUMENT (NULL, non-finite value, steps < 0). */
 sc_status sc_optimizer_state_set(sc_optimizer *o, const float *state, int64_t len, int64_t steps);
 
+/* ---------------------------------------------------------------------------------------------
+ * The learning-rate range test
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_range_test sc_range_test;
+
+/* Creates an empty set of range-test records with its analysis options:
+     diverge=4        the loss has diverged once its smoothed value exceeds this times the best
+                      so far, or is NaN (fastai's rule)
+     beta=0.98        fastai's debiased exponential smoothing of the loss
+     smooth_f=0.05    torch-lr-finder's smoothing factor (its own divergence factor is 5)
+     min_div=3        the paper's rule: min_lr = max_lr / min_div (3 or 4)
+     plateau_tol=0.05 accuracy within this of its peak (as a fraction) counts as the plateau
+   Records come from a host (sc_range_test_record) or from sc_trainer_range_test. */
+sc_status sc_range_test_create(const char *spec, sc_range_test **out);
+
+/* Releases the records. NULL and dead handles are ignored. */
+void sc_range_test_destroy(sc_range_test *r);
+
+/* The normalised spec; owned by the handle. */
+const char *sc_range_test_spec(const sc_range_test *r);
+
+/* Appends one point of a host's sweep: the learning rate (not below the previous point's), the
+   training loss, and, when the host has them, training accuracy, held-out loss and held-out
+   accuracy (fractions in [0, 1]); pass NAN for what is missing. A NaN or infinite loss is
+   recorded: it marks divergence.
+   Errors: SC_ERR_INVALID_ARGUMENT (lr not finite or decreasing, accuracy outside [0, 1]). */
+sc_status sc_range_test_record(sc_range_test *r, float lr, float train_loss, float train_acc,
+                               float test_loss, float test_acc);
+
+/* The number of points recorded. */
+sc_status sc_range_test_count(const sc_range_test *r, int64_t *count);
+
+/* Point `index` as recorded, and its fastai-smoothed loss. Any output may be NULL. */
+sc_status sc_range_test_point(const sc_range_test *r, int64_t index, float *lr, float *train_loss,
+                              float *train_acc, float *test_loss, float *test_acc, float *smoothed_loss);
+
+/* A value of the analysis, by name (NaN where a rule lacks points or values):
+     paper_max, paper_min    the paper's bounds: max_lr where accuracy (held-out if recorded,
+                             else training) peaks or, on a plateau, starts to fall; min_lr =
+                             max_lr / min_div
+     valley, steep, minimum, slide   fastai's suggestions on its smoothed loss (first tenth and
+                             last five points before divergence skipped, as fastai does)
+     steepest_gradient       torch-lr-finder's suggestion (skip 10 first, 5 last)
+     peak_lr, peak_accuracy, plateau_low, plateau_high   where accuracy peaks and the
+                             contiguous lr range around the peak within plateau_tol of it
+     plateau_width           (plateau_high - plateau_low) / peak_lr
+     oscillation             mean |accuracy change| between consecutive points after the peak
+     diverged_at             index of the first diverged point, -1 if none
+   Errors: SC_ERR_INVALID_ARGUMENT for an unknown name (the message lists the names). */
+sc_status sc_range_test_value(const sc_range_test *r, const char *name, double *value);
+
+/* The super-convergence verdict and its evidence in words. The paper's sign (Fig. 2b) is
+   accuracy that stays near its peak over a long range of large learning rates; a distinct
+   peak followed by decay, or wild swings (Figs. 2a, 11), is not. With W = plateau_width and
+   O = oscillation:
+     "likely"        W >= 1.5 and O <= plateau_tol
+     "unlikely"      W < 0.75 or O > 2 * plateau_tol
+     "inconclusive"  otherwise;   "unknown"  no accuracy recorded.
+   Both strings are owned by the handle and valid until the next record or its destruction;
+   either output may be NULL. */
+sc_status sc_range_test_verdict(const sc_range_test *r, const char **verdict, const char **evidence);
+
+/* Runs a range test on the trainer and replaces r's records with it. The learning rate sweeps
+   from min_lr to max_lr while the trainer takes steps on consecutive batches of the n training
+   samples (wrapping around); every eval_every iterations (and at the last) the n_eval held-out
+   samples are evaluated (n_eval may be 0, x_eval and labels_eval then NULL). The sweep stops at
+   divergence (a non-finite step, or the smoothed loss above diverge x its best). Afterwards the
+   trainer is exactly as before: weights, BN statistics, optimizer state, random state,
+   iteration and schedule are restored, whatever happened. Spec keys and defaults:
+     sweep=linear     linear (the paper's) or exp
+     min_lr=0         first learning rate (exp needs > 0)
+     max_lr=3         last learning rate
+     iterations=500   sweep length
+     batch=128        samples per step
+     eval_every=10
+     stop=1           0: sweep to the end even after divergence
+   Momentum is the trainer's at its current iteration.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, n < batch, labels, spec), SC_ERR_STATE (model
+   destroyed). */
+sc_status sc_trainer_range_test(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
+                                const float *x_eval, const int32_t *labels_eval, int64_t n_eval,
+                                const char *spec, sc_range_test *r);
+
+/* ---------------------------------------------------------------------------------------------
+ * The learning-rate estimator (paper Eq. 8)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_lr_estimator sc_lr_estimator;
+
+/* Creates a secant estimator of the optimal learning rate, as the authors computed it: from
+   three consecutive snapshots theta_i, theta_{i+1}, theta_{i+2} of the parameters,
+     est = lr * sum|theta_{i+1} - theta_i| / sum|2*theta_{i+1} - theta_i - theta_{i+2}|
+     avg = (1 - alpha) * avg + alpha * est
+   Keys: alpha=0.1, initial=0.1 (the starting avg), norm=l1 (or l2: square roots of sums of
+   squares), and for sc_trainer_attach_lr_estimator only: inc=1 (iterations between snapshots),
+   params=trainable (or all: BN running statistics too, as the authors summed every blob).
+   On f = h*theta^2/2 trained by plain SGD the estimate is exactly 1/h. */
+sc_status sc_lr_estimator_create(const char *spec, sc_lr_estimator **out);
+
+/* Releases an estimator. NULL and dead handles are ignored. */
+void sc_lr_estimator_destroy(sc_lr_estimator *e);
+
+/* The normalised spec; owned by the estimator. */
+const char *sc_lr_estimator_spec(const sc_lr_estimator *e);
+
+/* Takes the next snapshot theta (len floats, the same len every time; copied) with the learning
+   rate used since the previous one. Writes the raw estimate and the running average, NAN until
+   three snapshots have been seen; when the three are collinear there is no secant and raw is
+   NAN while the average keeps its value. Either output may be NULL.
+   Errors: SC_ERR_SHAPE (len differs from the first snapshot's), SC_ERR_INVALID_ARGUMENT (NULL,
+   lr_used), SC_ERR_NONFINITE (theta has NaN or infinity; nothing changes). */
+sc_status sc_lr_estimator_observe(sc_lr_estimator *e, const float *theta, int64_t len, float lr_used,
+                                  float *raw_estimate, float *smoothed_estimate);
+
+/* Attaches an estimator to the trainer (replacing any): a snapshot of the watched parameters
+   now, then one every inc completed steps, each with the learning rate of the step just taken. */
+sc_status sc_trainer_attach_lr_estimator(sc_trainer *t, const char *spec);
+
+/* The attached estimator's latest raw and smoothed estimates (NAN before three snapshots).
+   Errors: SC_ERR_STATE if none is attached. */
+sc_status sc_trainer_lr_estimate(const sc_trainer *t, float *raw, float *smoothed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 /* Specification of embedding: a host's own training loop (logistic regression in plain C, no
    superconv model) takes its learning rate and momentum from a superconv schedule and its
-   updates from a superconv optimizer; its optimizer state survives a get/set round trip. */
+   updates from a superconv optimizer (whose state survives a get/set round trip), runs a range
+   test through the standalone analyser, and follows the Eq. 8 estimator. */
 #include <math.h>
 #include <stdlib.h>
 #include "check.h"
@@ -99,8 +100,79 @@ static void state_round_trip(void) {
   sc_optimizer_destroy(b);
 }
 
+/* The host sweeps its learning rate with a superconv ramp, records each step into a range test,
+   and reads the suggestions and the verdict. */
+static void range_test(void) {
+  sc_range_test *r = NULL;
+  sc_schedule *ramp = NULL;
+  sc_optimizer *o = NULL;
+  CHECK_OK(sc_range_test_create("min_div=4", &r));
+  CHECK_OK(sc_schedule_create("policy=exp_ramp base_lr=0.001 max_lr=1000 max_iter=120", &ramp));
+  CHECK_OK(sc_optimizer_create("optimizer=sgd form=pytorch weight_decay=0", P, &o));
+  float w[P] = {0}, g[P];
+  for (int it = 0; it <= 120; it++) {
+    float lr, momentum;
+    CHECK_OK(sc_schedule_at(ramp, it, &lr, &momentum));
+    float loss = loss_and_gradient(w, g);
+    int correct = 0;
+    for (int i = 0; i < N; i++) {
+      float z = w[D];
+      for (int j = 0; j < D; j++) z += w[j] * xs[i][j];
+      correct += (z > 0) == ys[i];
+    }
+    CHECK_OK(sc_range_test_record(r, lr, loss, (float)correct / N, NAN, NAN));
+    if (!isfinite(loss) || sc_optimizer_step(o, w, g, P, lr, 0.0f) != SC_OK) break;
+  }
+  int64_t count = 0;
+  CHECK_OK(sc_range_test_count(r, &count));
+  double valley = NAN, steep = NAN, paper_max = NAN, paper_min = NAN, diverged = 0;
+  CHECK_OK(sc_range_test_value(r, "valley", &valley));
+  CHECK_OK(sc_range_test_value(r, "steep", &steep));
+  CHECK_OK(sc_range_test_value(r, "paper_max", &paper_max));
+  CHECK_OK(sc_range_test_value(r, "paper_min", &paper_min));
+  CHECK_OK(sc_range_test_value(r, "diverged_at", &diverged));
+  const char *verdict = NULL, *evidence = NULL;
+  CHECK_OK(sc_range_test_verdict(r, &verdict, &evidence));
+  printf("host range test: %lld points, valley %.4g, steep %.4g, paper %.4g..%.4g, diverged at %g, verdict %s (%s)\n",
+         (long long)count, valley, steep, paper_min, paper_max, diverged, verdict, evidence);
+  CHECK(count > 20, "only %lld points", (long long)count);
+  CHECK(valley > 0.001 && valley < 1000 && steep > 0.001 && steep < 1000, "suggestions outside the sweep");
+  CHECK(fabs(paper_min * 4 - paper_max) < 1e-9 * paper_max, "min_div=4 not applied");
+  CHECK(verdict != NULL && evidence != NULL && strlen(evidence) > 10, "no verdict");
+  CHECK_FAILS(sc_range_test_value(r, "optimum", &valley), SC_ERR_INVALID_ARGUMENT, "no value named 'optimum'");
+  CHECK_FAILS(sc_range_test_record(r, 0.5f, 1, NAN, NAN, NAN), SC_ERR_INVALID_ARGUMENT, "must not decrease");
+  CHECK_FAILS(sc_range_test_record(r, 2000, 1, 1.5f, NAN, NAN), SC_ERR_INVALID_ARGUMENT, "train_acc = 1.5");
+  CHECK_FAILS(sc_range_test_point(r, count, NULL, NULL, NULL, NULL, NULL, NULL), SC_ERR_INVALID_ARGUMENT, "out of range");
+  CHECK_FAILS(sc_range_test_create("beta=1", &r), SC_ERR_INVALID_ARGUMENT, "beta=1");
+  sc_optimizer_destroy(o);
+  sc_schedule_destroy(ramp);
+  sc_range_test_destroy(r);
+}
+
+/* The host follows its weights with the estimator; on a quadratic it reads 1/h. */
+static void estimator(void) {
+  sc_lr_estimator *e = NULL;
+  CHECK_OK(sc_lr_estimator_create("alpha=0.1 initial=0.1", &e));
+  const float h = 4, lr = 0.05f;
+  float theta[3] = {1, -2, 0.5f}, raw = 0, smoothed = 0;
+  for (int it = 0; it < 3; it++) {
+    CHECK_OK(sc_lr_estimator_observe(e, theta, 3, lr, &raw, &smoothed));
+    if (it < 2) CHECK(isnan(raw) && isnan(smoothed), "an estimate before three snapshots");
+    for (int i = 0; i < 3; i++) theta[i] -= lr * h * theta[i];
+  }
+  CHECK(fabsf(raw - 1 / h) < 1e-4f, "estimate %g, expected 1/h = %g", raw, 1 / h);
+  CHECK(fabsf(smoothed - (0.9f * 0.1f + 0.1f / h)) < 1e-5f, "smoothed %g", smoothed);
+  CHECK_FAILS(sc_lr_estimator_observe(e, theta, 2, lr, &raw, &smoothed), SC_ERR_SHAPE, "the first one had 3");
+  theta[1] = NAN;
+  CHECK_FAILS(sc_lr_estimator_observe(e, theta, 3, lr, &raw, &smoothed), SC_ERR_NONFINITE, "non-finite");
+  CHECK_FAILS(sc_lr_estimator_create("norm=l3", &e), SC_ERR_INVALID_ARGUMENT, "norm=l3");
+  sc_lr_estimator_destroy(e);
+}
+
 int main(void) {
   make_data();
+  range_test();
+  estimator();
   train("optimizer=sgd form=pytorch weight_decay=0", "policy=onecycle base_lr=0.1 max_lr=3 stepsize=40 max_iter=100", 100);
   train("optimizer=nesterov weight_decay=0", "policy=triangular base_lr=0.1 max_lr=1 stepsize=50 max_iter=100", 100);
   train("optimizer=adam weight_decay=0", "policy=onecycle_cosine max_lr=0.3 total_steps=100", 100);

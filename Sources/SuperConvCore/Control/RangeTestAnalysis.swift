@@ -56,6 +56,28 @@ public struct RangeTestReport: Sendable {
     public var oscillation = Double.nan
 }
 
+/// fastai's smoothing and stopping rule, one loss at a time:
+///   avg = β·avg + (1 − β)·loss,  smoothed = avg / (1 − β^(i+1)),
+///   diverged once smoothed is NaN or exceeds k × the best smoothed loss so far.
+public struct LossSmoother: Sendable {
+    public let beta: Double, divergenceFactor: Double
+    private var average = 0.0, best = Double.infinity, count = 0
+
+    public init(beta: Double, divergenceFactor: Double) {
+        self.beta = beta
+        self.divergenceFactor = divergenceFactor
+    }
+
+    public mutating func add(_ loss: Double) -> (smoothed: Double, diverged: Bool) {
+        count += 1
+        average = beta * average + (1 - beta) * loss
+        let smoothed = average / (1 - pow(beta, Double(count)))
+        let diverged = !smoothed.isFinite || smoothed > divergenceFactor * best
+        best = min(best, smoothed)
+        return (smoothed, diverged)
+    }
+}
+
 /// Analyses range-test records: smoothing, divergence, suggested learning rates and the
 /// super-convergence verdict.
 ///
@@ -93,20 +115,15 @@ public struct RangeTestAnalyzer: Sendable {
     public func analyze(_ points: [RangeTestPoint]) -> RangeTestReport {
         var report = RangeTestReport()
         let n = points.count
-        // fastai: avg = β·avg + (1 − β)·loss, smoothed = avg / (1 − β^(i+1)); stop at k × best.
-        var average = 0.0, best = Double.infinity
+        var smoother = LossSmoother(beta: beta, divergenceFactor: divergenceFactor)
         for (i, p) in points.enumerated() {
-            average = beta * average + (1 - beta) * p.trainLoss
-            let smoothed = average / (1 - pow(beta, Double(i + 1)))
+            let (smoothed, diverged) = smoother.add(p.trainLoss)
             report.smoothedLoss.append(smoothed)
-            if report.divergedAt == nil {
-                if !smoothed.isFinite || smoothed > divergenceFactor * best { report.divergedAt = i }
-                best = min(best, smoothed)
-            }
+            if diverged && report.divergedAt == nil { report.divergedAt = i }
         }
         // torch-lr-finder: s_i = f·loss_i + (1 − f)·s_{i−1}; stops at 5 × best.
         var emaEnd = n
-        best = .infinity
+        var best = Double.infinity
         for (i, p) in points.enumerated() {
             let s = i == 0 ? p.trainLoss : emaFactor * p.trainLoss + (1 - emaFactor) * report.smoothedLossEMA[i - 1]
             report.smoothedLossEMA.append(s)

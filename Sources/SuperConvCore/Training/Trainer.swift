@@ -8,13 +8,14 @@ public final class Trainer {
     public let configuration: TrainerConfiguration
     public let optimizer: any Optimizer
     public var schedule: any Schedule
-    public private(set) var iteration = 0
+    public internal(set) var iteration = 0
     private let loss: SoftmaxCrossEntropy
     /// The Eq. 8 estimator when attached, the tensors it watches and its snapshot buffer.
-    public private(set) var estimator: LearningRateEstimator?
+    public internal(set) var estimator: LearningRateEstimator?
     private var estimatorConfiguration: EstimatorConfiguration?
     private var watched: [Parameter] = []
     private var snapshot: [Float] = []
+    private var estimatorStart = 0
     private let trainable: [Parameter]
     private let slots: [ParameterSlot]
 
@@ -33,7 +34,7 @@ public final class Trainer {
         public var correct: Int
     }
 
-    func validateLabels(_ labels: UnsafePointer<Int32>, count n: Int) throws {
+    public func validateLabels(_ labels: UnsafePointer<Int32>, count n: Int) throws {
         for i in 0..<n where labels[i] < 0 || Int(labels[i]) >= model.classes {
             throw SuperConvError.invalidArgument(
                 "labels[\(i)] = \(labels[i]) is out of range; expected 0...\(model.classes - 1)")
@@ -63,7 +64,7 @@ public final class Trainer {
             model.commitStatistics()
             optimizer.step(slots, hyper)
             iteration += 1
-            if let config = estimatorConfiguration, iteration % config.interval == 0 {
+            if let config = estimatorConfiguration, (iteration - estimatorStart) % config.interval == 0 {
                 try observeEstimator(learningRate: Double(hyper.learningRate))
             }
             return Outcome(loss: result.loss, correct: result.correct)
@@ -73,12 +74,13 @@ public final class Trainer {
         }
     }
 
-    /// Attaches the Eq. 8 estimator: a snapshot now, then one every `inc` iterations.
+    /// Attaches the Eq. 8 estimator: a snapshot now, then one every `inc` steps from now.
     public func attachEstimator(_ config: EstimatorConfiguration) throws {
         watched = config.includesStatistics ? model.parameters : trainable
         snapshot = Array(repeating: 0, count: watched.reduce(0) { $0 + $1.value.count })
         estimatorConfiguration = config
         estimator = config.makeEstimator()
+        estimatorStart = iteration
         try observeEstimator(learningRate: Double(schedule.values(at: iteration).learningRate))
     }
 

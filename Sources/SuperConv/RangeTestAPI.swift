@@ -1,0 +1,179 @@
+import SuperConvCore
+
+/// Range-test records and their analysis, filled by the host point by point or by a run on a
+/// trainer.
+final class RangeTestHandle: HandleObject {
+    let analyzer: RangeTestAnalyzer
+    let spec: OwnedCString
+    var points: [RangeTestPoint] = []
+    private var cachedReport: RangeTestReport?
+    private var cachedEvidence: OwnedCString?
+
+    init(_ analyzer: RangeTestAnalyzer, spec: String) {
+        self.analyzer = analyzer
+        self.spec = OwnedCString(spec)
+    }
+
+    func append(_ point: RangeTestPoint) {
+        points.append(point)
+        cachedReport = nil
+    }
+
+    var report: RangeTestReport {
+        if let cachedReport { return cachedReport }
+        let report = analyzer.analyze(points)
+        cachedReport = report
+        cachedEvidence = OwnedCString(Self.describe(report))
+        return report
+    }
+
+    var evidence: UnsafePointer<CChar> {
+        _ = report
+        return cachedEvidence!.cString
+    }
+
+    static func describe(_ r: RangeTestReport) -> String {
+        guard r.verdict != .unknown else { return "no accuracy was recorded, so the plateau cannot be measured" }
+        func f(_ x: Double) -> String {
+            let scaled = (x * 1000).rounded() / 1000
+            return "\(scaled)"
+        }
+        return "accuracy peaks at \(f(r.peakAccuracy)) at lr \(f(r.peakLearningRate)) and stays within the tolerance "
+            + "from lr \(f(r.plateauLow)) to \(f(r.plateauHigh)), \(f(r.plateauWidth)) times the peak lr; "
+            + "mean change between points after the peak \(f(r.oscillation))"
+            + (r.divergedAt.map { "; the loss diverged at point \($0)" } ?? "")
+    }
+}
+
+func resolveRangeTest(_ handle: OpaquePointer?) throws -> RangeTestHandle {
+    try resolveHandle(handle, as: RangeTestHandle.self, "r", kind: "sc_range_test")
+}
+
+@_cdecl("sc_range_test_create")
+public func sc_range_test_create(_ spec: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    out?.pointee = nil
+    return exported("sc_range_test_create") {
+        let out = try required(out, "out")
+        let parsed = try RangeTestAnalyzer.schema.parse(specText(spec))
+        out.pointee = makeHandle(RangeTestHandle(try RangeTestAnalyzer(parsed), spec: parsed.normalized))
+    }
+}
+
+@_cdecl("sc_range_test_destroy")
+public func sc_range_test_destroy(_ r: OpaquePointer?) {
+    releaseHandle(r, as: RangeTestHandle.self)
+}
+
+@_cdecl("sc_range_test_spec")
+public func sc_range_test_spec(_ r: OpaquePointer?) -> UnsafePointer<CChar>? {
+    var result: UnsafePointer<CChar>?
+    _ = exported("sc_range_test_spec") { result = try resolveRangeTest(r).spec.cString }
+    return result
+}
+
+@_cdecl("sc_range_test_record")
+public func sc_range_test_record(_ r: OpaquePointer?, _ lr: Float, _ trainLoss: Float, _ trainAccuracy: Float,
+                                 _ testLoss: Float, _ testAccuracy: Float) -> Int32 {
+    exported("sc_range_test_record") {
+        let handle = try resolveRangeTest(r)
+        guard lr.isFinite, lr >= 0 else { throw SuperConvError.invalidArgument("lr = \(lr); expected a finite value >= 0") }
+        if let last = handle.points.last, Double(lr) < last.learningRate {
+            throw SuperConvError.invalidArgument("lr = \(lr) is below the previous point's \(last.learningRate); a sweep must not decrease")
+        }
+        for (name, value) in [("train_acc", trainAccuracy), ("test_acc", testAccuracy)]
+        where !value.isNaN && !(0...1).contains(value) {
+            throw SuperConvError.invalidArgument("\(name) = \(value); expected a fraction in [0, 1] or NAN")
+        }
+        handle.append(RangeTestPoint(learningRate: Double(lr), trainLoss: Double(trainLoss),
+                                     trainAccuracy: Double(trainAccuracy), testLoss: Double(testLoss),
+                                     testAccuracy: Double(testAccuracy)))
+    }
+}
+
+@_cdecl("sc_range_test_count")
+public func sc_range_test_count(_ r: OpaquePointer?, _ count: UnsafeMutablePointer<Int64>?) -> Int32 {
+    exported("sc_range_test_count") {
+        let handle = try resolveRangeTest(r)
+        try required(count, "count").pointee = Int64(handle.points.count)
+    }
+}
+
+@_cdecl("sc_range_test_point")
+public func sc_range_test_point(_ r: OpaquePointer?, _ index: Int64, _ lr: UnsafeMutablePointer<Float>?,
+                                _ trainLoss: UnsafeMutablePointer<Float>?, _ trainAccuracy: UnsafeMutablePointer<Float>?,
+                                _ testLoss: UnsafeMutablePointer<Float>?, _ testAccuracy: UnsafeMutablePointer<Float>?,
+                                _ smoothedLoss: UnsafeMutablePointer<Float>?) -> Int32 {
+    exported("sc_range_test_point") {
+        let handle = try resolveRangeTest(r)
+        guard index >= 0, index < Int64(handle.points.count) else {
+            throw SuperConvError.invalidArgument("index \(index) is out of range; there are \(handle.points.count) points")
+        }
+        let p = handle.points[Int(index)]
+        lr?.pointee = Float(p.learningRate)
+        trainLoss?.pointee = Float(p.trainLoss)
+        trainAccuracy?.pointee = Float(p.trainAccuracy)
+        testLoss?.pointee = Float(p.testLoss)
+        testAccuracy?.pointee = Float(p.testAccuracy)
+        smoothedLoss?.pointee = Float(handle.report.smoothedLoss[Int(index)])
+    }
+}
+
+@_cdecl("sc_range_test_value")
+public func sc_range_test_value(_ r: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafeMutablePointer<Double>?) -> Int32 {
+    exported("sc_range_test_value") {
+        let report = try resolveRangeTest(r).report
+        let key = String(cString: try required(name, "name"))
+        let values: [(String, Double)] = [
+            ("paper_max", report.paperMax), ("paper_min", report.paperMin), ("valley", report.valley),
+            ("steep", report.steep), ("minimum", report.minimum), ("slide", report.slide),
+            ("steepest_gradient", report.steepestGradient), ("peak_lr", report.peakLearningRate),
+            ("peak_accuracy", report.peakAccuracy), ("plateau_low", report.plateauLow),
+            ("plateau_high", report.plateauHigh), ("plateau_width", report.plateauWidth),
+            ("oscillation", report.oscillation), ("diverged_at", report.divergedAt.map(Double.init) ?? -1),
+        ]
+        guard let found = values.first(where: { $0.0 == key }) else {
+            throw SuperConvError.invalidArgument("no value named '\(key)'; names: \(values.map(\.0).joined(separator: ", "))")
+        }
+        try required(value, "value").pointee = found.1
+    }
+}
+
+@_cdecl("sc_range_test_verdict")
+public func sc_range_test_verdict(_ r: OpaquePointer?, _ verdict: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                  _ evidence: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    exported("sc_range_test_verdict") {
+        let handle = try resolveRangeTest(r)
+        verdict?.pointee = verdictNames[handle.report.verdict]!.cString
+        evidence?.pointee = handle.evidence
+    }
+}
+
+nonisolated(unsafe) private let verdictNames: [RangeTestReport.Verdict: OwnedCString] = [
+    .likely: OwnedCString("likely"), .unlikely: OwnedCString("unlikely"),
+    .inconclusive: OwnedCString("inconclusive"), .unknown: OwnedCString("unknown"),
+]
+
+@_cdecl("sc_trainer_range_test")
+public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?, _ n: Int64,
+                                  _ xEval: UnsafePointer<Float>?, _ labelsEval: UnsafePointer<Int32>?, _ nEval: Int64,
+                                  _ spec: UnsafePointer<CChar>?, _ r: OpaquePointer?) -> Int32 {
+    exported("sc_trainer_range_test") {
+        let trainer = try resolveTrainer(t).usable()
+        let records = try resolveRangeTest(r)
+        let x = try required(x, "x"), labels = try required(labels, "labels")
+        let limit = Int64(Int32.max) / Int64(trainer.model.sampleSize)
+        guard n >= 1, n <= limit else { throw SuperConvError.invalidArgument("n = \(n) is out of range") }
+        guard nEval >= 0, nEval <= limit else { throw SuperConvError.invalidArgument("n_eval = \(nEval) is out of range") }
+        if nEval > 0 {
+            _ = try required(xEval, "x_eval")
+            _ = try required(labelsEval, "labels_eval")
+        }
+        let config = try RangeTestRunConfiguration(spec: specText(spec))
+        try trainer.validateLabels(labels, count: Int(n))
+        if let labelsEval, nEval > 0 { try trainer.validateLabels(labelsEval, count: Int(nEval)) }
+        let points = try trainer.rangeTest(config, analyzer: records.analyzer, x: x, labels: labels, count: Int(n),
+                                           evalX: xEval, evalLabels: labelsEval, evalCount: Int(nEval))
+        records.points = []
+        for p in points { records.append(p) }
+    }
+}

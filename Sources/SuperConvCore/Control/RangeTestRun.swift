@@ -1,0 +1,89 @@
+/// The learning-rate range test on our own trainer (Smith 2015; the paper's Sec. 4): train
+/// while the learning rate sweeps from min_lr to max_lr, record the batch loss and accuracy of
+/// every iteration and the held-out loss and accuracy every `eval_every` iterations, stop at
+/// divergence, then put the trainer back exactly as it was.
+public struct RangeTestRunConfiguration: Sendable {
+    public let exponential: Bool
+    public let minLearningRate: Double, maxLearningRate: Double
+    public let iterations: Int
+    public let batch: Int
+    public let evaluationInterval: Int
+    public let stopsOnDivergence: Bool
+    public let spec: Spec
+
+    public static let schema = SpecSchema(subject: "range test run", keys: [
+        .init("sweep", "linear", "linear (the paper's) or exp (fastai's)"),
+        .init("min_lr", "0", "first learning rate (exp needs > 0)"),
+        .init("max_lr", "3", "last learning rate"),
+        .init("iterations", "500", "length of the sweep"),
+        .init("batch", "128", "training samples per iteration, taken in order from the data, wrapping"),
+        .init("eval_every", "10", "iterations between evaluations on the held-out data"),
+        .init("stop", "1", "1: stop when the smoothed loss diverges; 0: sweep to the end"),
+    ])
+
+    public init(spec text: String) throws {
+        let spec = try Self.schema.parse(text)
+        exponential = try spec.choice("sweep", ["linear", "exp"]) == "exp"
+        minLearningRate = try spec.double("min_lr", in: 0...1e6)
+        maxLearningRate = try spec.double("max_lr", in: 0...1e6)
+        guard maxLearningRate > minLearningRate else { throw spec.invalid("max_lr", "expected more than min_lr") }
+        guard !exponential || minLearningRate > 0 else { throw spec.invalid("min_lr", "an exp sweep needs min_lr > 0") }
+        iterations = try spec.int("iterations", in: 2...10_000_000)
+        batch = try spec.int("batch", in: 1...ResNet.maximumBatch)
+        evaluationInterval = try spec.int("eval_every", in: 1...10_000_000)
+        stopsOnDivergence = try spec.choice("stop", ["0", "1"]) == "1"
+        self.spec = spec
+    }
+}
+
+extension Trainer {
+    /// Runs the sweep on `n` training samples, evaluating on `evalCount` held-out samples
+    /// (none: evalCount 0), and returns the records. The trainer's weights, statistics,
+    /// optimizer, generator, iteration and schedule are restored afterwards, on success or error.
+    public func rangeTest(_ config: RangeTestRunConfiguration, analyzer: RangeTestAnalyzer,
+                          x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int,
+                          evalX: UnsafePointer<Float>?, evalLabels: UnsafePointer<Int32>?, evalCount: Int,
+                          progress: (Int, RangeTestPoint) -> Void = { _, _ in }) throws -> [RangeTestPoint] {
+        guard n >= config.batch else {
+            throw SuperConvError.invalidArgument("n = \(n) training samples; the range test's batch needs \(config.batch)")
+        }
+        let saved = saveState()
+        defer { restoreState(saved) }
+        let sweep = RampSchedule(exponential: config.exponential, baseLearningRate: config.minLearningRate,
+                                 maxLearningRate: config.maxLearningRate, maxIterations: config.iterations - 1,
+                                 momentum: Double(saved.schedule.values(at: saved.iteration).momentum))
+        schedule = OffsetSchedule(start: iteration, schedule: sweep)
+        var points: [RangeTestPoint] = []
+        var smoother = LossSmoother(beta: analyzer.beta, divergenceFactor: analyzer.divergenceFactor)
+        let size = model.sampleSize
+        for i in 0..<config.iterations {
+            let first = (i * config.batch) % (n - config.batch + 1)
+            let lr = Double(sweep.values(at: i).learningRate)
+            var point = RangeTestPoint(learningRate: lr, trainLoss: .nan)
+            do {
+                let outcome = try step(x + first * size, labels: labels + first, count: config.batch)
+                point.trainLoss = Double(outcome.loss)
+                point.trainAccuracy = Double(outcome.correct) / Double(config.batch)
+            } catch let error as SuperConvError where error.status == .nonFinite {
+                // A non-finite step is the sweep's end: record it as a NaN loss.
+            }
+            if let evalX, let evalLabels, evalCount > 0, (i % config.evaluationInterval == 0 || i == config.iterations - 1),
+               point.trainLoss.isFinite {
+                let outcome = try evaluate(evalX, labels: evalLabels, count: evalCount)
+                point.testLoss = Double(outcome.loss)
+                point.testAccuracy = Double(outcome.correct) / Double(evalCount)
+            }
+            points.append(point)
+            progress(i, point)
+            if smoother.add(point.trainLoss).diverged && config.stopsOnDivergence { break }
+        }
+        return points
+    }
+}
+
+/// A schedule started at iteration `start` of the trainer's counter.
+struct OffsetSchedule: Schedule {
+    let start: Int
+    let schedule: any Schedule
+    func values(at iteration: Int) -> StepHyperparameters { schedule.values(at: max(0, iteration - start)) }
+}
