@@ -1,4 +1,5 @@
-/* Specification: a training step in steady state allocates no heap memory. The program
+/* Specification: a training step in steady state allocates no heap memory, whatever the
+   optimizer and schedule, with the Eq. 8 estimator attached. The program
    interposes the C allocator (the library's Swift runtime, Dispatch and OpenBLAS all allocate
    through it) and counts calls while steps run. */
 #define _GNU_SOURCE
@@ -24,13 +25,20 @@ int posix_memalign(void **out, size_t a, size_t n) {
   return *out ? 0 : 12;
 }
 
-static void steady_state(const char *spec, int batch, int threads) {
+static void steady_state(const char *spec, const char *trainer_spec, const char *schedule_spec, int batch, int threads) {
   enum { SAMPLE = 3 * 32 * 32 };
   CHECK_OK(sc_set_num_threads(threads));
   sc_model *m = NULL;
   sc_trainer *t = NULL;
   CHECK_OK(sc_model_create(spec, &m));
-  CHECK_OK(sc_trainer_create(m, "lr=0.05", &t));
+  CHECK_OK(sc_trainer_create(m, trainer_spec, &t));
+  if (schedule_spec) {
+    sc_schedule *s = NULL;
+    CHECK_OK(sc_schedule_create(schedule_spec, &s));
+    CHECK_OK(sc_trainer_set_schedule(t, s));
+    sc_schedule_destroy(s);
+    CHECK_OK(sc_trainer_attach_lr_estimator(t, "inc=1"));
+  }
   float *x = __libc_malloc(sizeof(float) * batch * SAMPLE);
   int32_t *labels = __libc_malloc(sizeof(int32_t) * batch);
   for (int i = 0; i < batch * SAMPLE; i++) x[i] = (float)(i % 97) / 97.0f - 0.5f;
@@ -40,7 +48,8 @@ static void steady_state(const char *spec, int batch, int threads) {
   counting = 1;
   for (int i = 0; i < 3; i++) sc_trainer_step(t, x, labels, batch, NULL, NULL);
   counting = 0;
-  printf("%s, batch %d, %d thread(s): %ld allocations in 3 steady-state steps\n", spec, batch, threads, allocations);
+  printf("%s, %s, %s, batch %d, %d thread(s): %ld allocations in 3 steady-state steps\n", spec, trainer_spec,
+         schedule_spec ? schedule_spec : "no schedule", batch, threads, allocations);
   CHECK(allocations == 0, "%ld allocations in steady-state steps", allocations);
   sc_trainer_destroy(t);
   sc_model_destroy(m);
@@ -49,7 +58,9 @@ static void steady_state(const char *spec, int batch, int threads) {
 }
 
 int main(void) {
-  steady_state("depth=8 variant=caffe dropout=0.1", 16, 1);
-  steady_state("depth=8 variant=he-a", 16, 2);
+  steady_state("depth=8 variant=caffe dropout=0.1", "lr=0.05", NULL, 16, 1);
+  steady_state("depth=8 variant=he-a", "lr=0.05", NULL, 16, 2);
+  steady_state("depth=8 variant=caffe", "optimizer=adam clip=1", "policy=onecycle_cosine three_phase=1 warmup=10", 16, 2);
+  steady_state("depth=8 variant=he-a", "optimizer=nesterov", "policy=multistep stepvalues=1,2,3,4", 16, 2);
   return check_summary("test_allocations");
 }
