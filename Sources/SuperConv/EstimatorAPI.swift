@@ -1,6 +1,6 @@
 import SuperConvCore
 
-final class EstimatorHandle: HandleObject {
+final class EstimatorHandle: HandleObject, SpecifiedHandle {
     var estimator: LearningRateEstimator
     let spec: OwnedCString
 
@@ -16,10 +16,8 @@ func resolveEstimator(_ handle: OpaquePointer?) throws -> EstimatorHandle {
 
 @_cdecl("sc_lr_estimator_create")
 public func sc_lr_estimator_create(_ spec: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    out?.pointee = nil
-    return exported("sc_lr_estimator_create") {
-        let out = try required(out, "out")
-        out.pointee = makeHandle(EstimatorHandle(try EstimatorConfiguration(spec: specText(spec))))
+    createHandle("sc_lr_estimator_create", out) {
+        return EstimatorHandle(try EstimatorConfiguration(spec: specText(spec)))
     }
 }
 
@@ -30,9 +28,7 @@ public func sc_lr_estimator_destroy(_ e: OpaquePointer?) {
 
 @_cdecl("sc_lr_estimator_spec")
 public func sc_lr_estimator_spec(_ e: OpaquePointer?) -> UnsafePointer<CChar>? {
-    var result: UnsafePointer<CChar>?
-    _ = exported("sc_lr_estimator_spec") { result = try resolveEstimator(e).spec.cString }
-    return result
+    handleSpec("sc_lr_estimator_spec", e) { try resolveEstimator($0) }
 }
 
 @_cdecl("sc_lr_estimator_observe")

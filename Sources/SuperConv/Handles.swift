@@ -28,7 +28,7 @@ private let registry = HandleRegistry()
 /// Hands `object` to the host as a new handle (retained until `releaseHandle`).
 func makeHandle<T: HandleObject>(_ object: T) -> OpaquePointer {
     let pointer = Unmanaged.passRetained(object).toOpaque()
-    registry.withLock { $0[UInt(bitPattern: pointer)] = ObjectIdentifier(T.self) }
+    registry.withLock { $0[UInt(bitPattern: pointer)] = ObjectIdentifier(type(of: object)) }
     return OpaquePointer(pointer)
 }
 
@@ -64,4 +64,28 @@ func releaseHandle<T: HandleObject>(_ handle: OpaquePointer?, as type: T.Type, _
     object.magic = 0
     cleanup(object)
     unmanaged.release()
+}
+
+/// A handle that reports its normalised spec.
+protocol SpecifiedHandle: HandleObject {
+    var spec: OwnedCString { get }
+}
+
+/// The body of every sc_<object>_create: *out is NULL unless the object is made, and out is
+/// checked before any work is done.
+func createHandle<T: HandleObject>(_ function: StaticString, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                                   _ make: () throws -> T) -> Int32 {
+    out?.pointee = nil
+    return exported(function) {
+        let out = try required(out, "out")
+        out.pointee = makeHandle(try make())
+    }
+}
+
+/// The body of every sc_<object>_spec: the normalised spec, or NULL with the error set.
+func handleSpec<T: SpecifiedHandle>(_ function: StaticString, _ handle: OpaquePointer?,
+                                    _ resolve: (OpaquePointer?) throws -> T) -> UnsafePointer<CChar>? {
+    var result: UnsafePointer<CChar>?
+    _ = exported(function) { result = try resolve(handle).spec.cString }
+    return result
 }

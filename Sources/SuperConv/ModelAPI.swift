@@ -1,7 +1,7 @@
 import Glibc
 import SuperConvCore
 
-final class ModelHandle: HandleObject {
+final class ModelHandle: HandleObject, SpecifiedHandle {
     let model: ResNet
     let spec: OwnedCString
     let names: [OwnedCString]
@@ -39,11 +39,9 @@ func checkLength(_ len: Int64, _ expected: Int, _ what: String) throws {
 
 @_cdecl("sc_model_create")
 public func sc_model_create(_ spec: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    out?.pointee = nil
-    return exported("sc_model_create") {
-        let out = try required(out, "out")
+    createHandle("sc_model_create", out) {
         let model = try ResNet(ModelConfiguration(spec: specText(spec)))
-        out.pointee = makeHandle(ModelHandle(model))
+        return ModelHandle(model)
     }
 }
 
@@ -54,9 +52,7 @@ public func sc_model_destroy(_ m: OpaquePointer?) {
 
 @_cdecl("sc_model_spec")
 public func sc_model_spec(_ m: OpaquePointer?) -> UnsafePointer<CChar>? {
-    var result: UnsafePointer<CChar>?
-    _ = exported("sc_model_spec") { result = try resolveModel(m).spec.cString }
-    return result
+    handleSpec("sc_model_spec", m) { try resolveModel($0) }
 }
 
 @_cdecl("sc_model_forward")

@@ -1,7 +1,7 @@
 import SuperConvCore
 
 /// A standalone optimizer over one flat parameter buffer of a host's.
-final class OptimizerHandle: HandleObject {
+final class OptimizerHandle: HandleObject, SpecifiedHandle {
     let optimizer: any Optimizer
     let count: Int
     let spec: OwnedCString
@@ -29,15 +29,13 @@ func resolveOptimizer(_ handle: OpaquePointer?) throws -> OptimizerHandle {
 @_cdecl("sc_optimizer_create")
 public func sc_optimizer_create(_ spec: UnsafePointer<CChar>?, _ n: Int64,
                                 _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    out?.pointee = nil
-    return exported("sc_optimizer_create") {
-        let out = try required(out, "out")
+    createHandle("sc_optimizer_create", out) {
         guard n >= 1, n <= Int64(Int32.max) else {
             throw SuperConvError.invalidArgument("n = \(n) parameters is out of range; expected 1...\(Int32.max)")
         }
         let parsed = try optimizerSchema.parse(specText(spec))
         let optimizer = try OptimizerConfiguration(parsed).makeOptimizer(counts: [Int(n)])
-        out.pointee = makeHandle(OptimizerHandle(optimizer, count: Int(n), spec: parsed.normalized, placeholder: placeholder))
+        return OptimizerHandle(optimizer, count: Int(n), spec: parsed.normalized, placeholder: placeholder)
     }
 }
 
@@ -48,9 +46,7 @@ public func sc_optimizer_destroy(_ o: OpaquePointer?) {
 
 @_cdecl("sc_optimizer_spec")
 public func sc_optimizer_spec(_ o: OpaquePointer?) -> UnsafePointer<CChar>? {
-    var result: UnsafePointer<CChar>?
-    _ = exported("sc_optimizer_spec") { result = try resolveOptimizer(o).spec.cString }
-    return result
+    handleSpec("sc_optimizer_spec", o) { try resolveOptimizer($0) }
 }
 
 @_cdecl("sc_optimizer_step")

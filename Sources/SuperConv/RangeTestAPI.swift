@@ -2,7 +2,7 @@ import SuperConvCore
 
 /// Range-test records and their analysis, filled by the host point by point or by a run on a
 /// trainer.
-final class RangeTestHandle: HandleObject {
+final class RangeTestHandle: HandleObject, SpecifiedHandle {
     let analyzer: RangeTestAnalyzer
     let spec: OwnedCString
     var points: [RangeTestPoint] = []
@@ -51,11 +51,9 @@ func resolveRangeTest(_ handle: OpaquePointer?) throws -> RangeTestHandle {
 
 @_cdecl("sc_range_test_create")
 public func sc_range_test_create(_ spec: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    out?.pointee = nil
-    return exported("sc_range_test_create") {
-        let out = try required(out, "out")
+    createHandle("sc_range_test_create", out) {
         let parsed = try RangeTestAnalyzer.schema.parse(specText(spec))
-        out.pointee = makeHandle(RangeTestHandle(try RangeTestAnalyzer(parsed), spec: parsed.normalized))
+        return RangeTestHandle(try RangeTestAnalyzer(parsed), spec: parsed.normalized)
     }
 }
 
@@ -66,9 +64,7 @@ public func sc_range_test_destroy(_ r: OpaquePointer?) {
 
 @_cdecl("sc_range_test_spec")
 public func sc_range_test_spec(_ r: OpaquePointer?) -> UnsafePointer<CChar>? {
-    var result: UnsafePointer<CChar>?
-    _ = exported("sc_range_test_spec") { result = try resolveRangeTest(r).spec.cString }
-    return result
+    handleSpec("sc_range_test_spec", r) { try resolveRangeTest($0) }
 }
 
 @_cdecl("sc_range_test_record")

@@ -1,6 +1,6 @@
 import SuperConvCore
 
-final class ScheduleHandle: HandleObject {
+final class ScheduleHandle: HandleObject, SpecifiedHandle {
     let configuration: ScheduleConfiguration
     let spec: OwnedCString
 
@@ -23,10 +23,8 @@ func checkIteration(_ iteration: Int64, _ name: String) throws -> Int {
 
 @_cdecl("sc_schedule_create")
 public func sc_schedule_create(_ spec: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    out?.pointee = nil
-    return exported("sc_schedule_create") {
-        let out = try required(out, "out")
-        out.pointee = makeHandle(ScheduleHandle(try ScheduleConfiguration(spec: specText(spec))))
+    createHandle("sc_schedule_create", out) {
+        return ScheduleHandle(try ScheduleConfiguration(spec: specText(spec)))
     }
 }
 
@@ -37,9 +35,7 @@ public func sc_schedule_destroy(_ s: OpaquePointer?) {
 
 @_cdecl("sc_schedule_spec")
 public func sc_schedule_spec(_ s: OpaquePointer?) -> UnsafePointer<CChar>? {
-    var result: UnsafePointer<CChar>?
-    _ = exported("sc_schedule_spec") { result = try resolveSchedule(s).spec.cString }
-    return result
+    handleSpec("sc_schedule_spec", s) { try resolveSchedule($0) }
 }
 
 @_cdecl("sc_schedule_at")

@@ -1,6 +1,6 @@
 import SuperConvCore
 
-final class TrainerHandle: HandleObject {
+final class TrainerHandle: HandleObject, SpecifiedHandle {
     let trainer: Trainer
     /// Kept alive by the trainer so that a model destroyed first cannot be dereferenced.
     let modelHandle: ModelHandle
@@ -28,12 +28,10 @@ func resolveTrainer(_ handle: OpaquePointer?) throws -> TrainerHandle {
 @_cdecl("sc_trainer_create")
 public func sc_trainer_create(_ m: OpaquePointer?, _ spec: UnsafePointer<CChar>?,
                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    out?.pointee = nil
-    return exported("sc_trainer_create") {
+    createHandle("sc_trainer_create", out) {
         let modelHandle = try resolveModel(m)
-        let out = try required(out, "out")
         let trainer = try Trainer(model: modelHandle.model, configuration: TrainerConfiguration(spec: specText(spec)))
-        out.pointee = makeHandle(TrainerHandle(trainer, modelHandle: modelHandle))
+        return TrainerHandle(trainer, modelHandle: modelHandle)
     }
 }
 
@@ -44,9 +42,7 @@ public func sc_trainer_destroy(_ t: OpaquePointer?) {
 
 @_cdecl("sc_trainer_spec")
 public func sc_trainer_spec(_ t: OpaquePointer?) -> UnsafePointer<CChar>? {
-    var result: UnsafePointer<CChar>?
-    _ = exported("sc_trainer_spec") { result = try resolveTrainer(t).spec.cString }
-    return result
+    handleSpec("sc_trainer_spec", t) { try resolveTrainer($0) }
 }
 
 /// The checks shared by step and evaluate: pointers present and n in range.

@@ -12,7 +12,7 @@ static void values(void) {
   CHECK(fabsf(lr - 3.0f) < 1e-6f && fabsf(m - 0.9f) < 1e-7f, "peak lr %g momentum %g", lr, m);
   CHECK_OK(sc_schedule_at(s, 10000, &lr, NULL));
   CHECK(fabsf(lr - 0.1f) < 1e-6f, "end of the cycle: lr %g", lr);
-  CHECK(strcmp(sc_schedule_spec(s), "policy=triangular base_lr=0.1 max_lr=3 stepsize=5000 stepsize_down=0 "
+  CHECK(sc_schedule_spec(s) && strcmp(sc_schedule_spec(s), "policy=triangular base_lr=0.1 max_lr=3 stepsize=5000 stepsize_down=0 "
                                     "gamma=0.99994 max_iter=0 momentum=0.9 warmup=0") == 0,
         "spec %s", sc_schedule_spec(s));
   float table[5], moms[5];

@@ -7,14 +7,9 @@
 ///   w   ← w − lr·u
 ///
 /// State per slot: h_g, then h_u. Momentum is not used.
-public final class AdaDelta: Optimizer {
-    public let configuration: OptimizerConfiguration
-    public let state: [Tensor]
-    public var steps = 0
-
+public final class AdaDelta: OptimizerStorage, Optimizer {
     public init(_ configuration: OptimizerConfiguration, counts: [Int]) throws {
-        self.configuration = configuration
-        state = try makeState(counts, perSlot: 2)
+        try super.init(configuration, counts: counts, perSlot: 2)
     }
 
     public func update(_ s: SlotStep, state index: Int) {

@@ -6,14 +6,9 @@ import Glibc
 ///   h ← h + g'²,   w ← w − lr·g' / (√h + eps)
 ///
 /// Momentum is not used (the paper's AdaGrad runs left it unset).
-public final class AdaGrad: Optimizer {
-    public let configuration: OptimizerConfiguration
-    public let state: [Tensor]
-    public var steps = 0
-
+public final class AdaGrad: OptimizerStorage, Optimizer {
     public init(_ configuration: OptimizerConfiguration, counts: [Int]) throws {
-        self.configuration = configuration
-        state = try makeState(counts, perSlot: 1)
+        try super.init(configuration, counts: counts, perSlot: 1)
     }
 
     public func update(_ s: SlotStep, state index: Int) {

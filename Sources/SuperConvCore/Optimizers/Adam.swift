@@ -10,14 +10,9 @@ import Glibc
 ///   w ← w − lr · (m / (1 − beta1^t)) / (√(v / (1 − beta2^t)) + eps)
 ///
 /// State per slot: m, then v; the step count t is `steps`.
-public final class Adam: Optimizer {
-    public let configuration: OptimizerConfiguration
-    public let state: [Tensor]
-    public var steps = 0
-
+public final class Adam: OptimizerStorage, Optimizer {
     public init(_ configuration: OptimizerConfiguration, counts: [Int]) throws {
-        self.configuration = configuration
-        state = try makeState(counts, perSlot: 2)
+        try super.init(configuration, counts: counts, perSlot: 2)
     }
 
     public func update(_ s: SlotStep, state index: Int) {

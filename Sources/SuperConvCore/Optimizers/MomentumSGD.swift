@@ -10,14 +10,9 @@
 ///
 /// The forms differ when lr changes: Caffe's velocity carries past learning rates, PyTorch's
 /// applies the current one to the whole velocity.
-public final class MomentumSGD: Optimizer {
-    public let configuration: OptimizerConfiguration
-    public let state: [Tensor]
-    public var steps = 0
-
+public final class MomentumSGD: OptimizerStorage, Optimizer {
     public init(_ configuration: OptimizerConfiguration, counts: [Int]) throws {
-        self.configuration = configuration
-        state = try makeState(counts, perSlot: 1)
+        try super.init(configuration, counts: counts, perSlot: 1)
     }
 
     public func update(_ s: SlotStep, state index: Int) {

@@ -82,11 +82,19 @@ extension Optimizer {
     }
 }
 
-/// Creates the state tensors of `count` elements each, `perSlot` for every slot.
-func makeState(_ counts: [Int], perSlot: Int) throws -> [Tensor] {
-    var state: [Tensor] = []
-    for count in counts {
-        for _ in 0..<perSlot { state.append(try Tensor(Shape(count))) }
+/// What every update rule keeps: its configuration, its state tensors (`perSlot` of them for
+/// each slot, zeroed) and its step count. Rules subclass it and add `update`.
+public class OptimizerStorage {
+    public let configuration: OptimizerConfiguration
+    public let state: [Tensor]
+    public var steps = 0
+
+    init(_ configuration: OptimizerConfiguration, counts: [Int], perSlot: Int) throws {
+        self.configuration = configuration
+        var state: [Tensor] = []
+        for count in counts {
+            for _ in 0..<perSlot { state.append(try Tensor(Shape(count))) }
+        }
+        self.state = state
     }
-    return state
 }
