@@ -23,9 +23,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "SuperConvCore",
-            dependencies: ["COpenBLAS", "CHDF5"],
+            dependencies: ["COpenBLAS", "CHDF5", "CZlib"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
         ),
         .target(
@@ -36,7 +38,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SuperConvCoreTests",
-            dependencies: ["SuperConvCore"]
+            dependencies: ["SuperConvCore", "CZlib", "CHDF5"]
         ),
     ]
 )

@@ -9,4 +9,8 @@ static inline unsigned sc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline hid_t sc_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t sc_h5t_native_int64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t sc_h5s_all(void) { return H5S_ALL; }
+static inline hid_t sc_h5t_native_uint8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t sc_h5t_native_int32(void) { return H5T_NATIVE_INT32; }
+/* Turns off HDF5's printing of its error stack to stderr: errors become statuses instead. */
+static inline void sc_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif
