@@ -1,0 +1,69 @@
+/// The loader's options, parsed from a loader spec.
+public struct LoaderConfiguration: Sendable {
+    public enum Normalization: String, Sendable {
+        /// Values as read (bytes scaled to [0, 1]).
+        case none
+        /// Per-channel mean and standard deviation of the selected samples.
+        case channel
+        /// The paper's: the per-pixel mean of the selected samples subtracted, no scaling.
+        case pixel
+    }
+
+    public let batch: Int
+    public let shuffle: Bool
+    public let seed: UInt64
+    public let dropLast: Bool
+    public let cropPadding: Int
+    public let flip: Bool
+    public let normalization: Normalization
+    public let subset: Int
+    public let stratified: Bool
+    public let holdout: Int
+    public let holdoutPart: Bool
+    public let prefetch: Int
+    public let spec: Spec
+
+    public static let schema = SpecSchema(subject: "loader", keys: [
+        .init("batch", "128", "samples per batch"),
+        .init("shuffle", "1", "1: a fresh seeded order every epoch; 0: data order"),
+        .init("seed", "0", "seed of the order, the augmentation and the subsets"),
+        .init("drop_last", "0", "1: drop the last, smaller batch of an epoch"),
+        .init("augment", "none", "none, or a comma list of cropN (zero-pad N pixels, random crop) and flip"),
+        .init("normalize", "none", "none, channel (mean/std per channel) or pixel (per-pixel mean, no scaling)"),
+        .init("subset", "0", "use only this many samples; 0: all"),
+        .init("subset_mode", "first", "first, or stratified (a seeded random subset with the class proportions)"),
+        .init("holdout", "0", "samples held out for validation (stratified, seeded), after the subset"),
+        .init("part", "train", "train (the samples not held out) or holdout"),
+        .init("prefetch", "2", "batches prepared ahead by the background thread"),
+    ])
+
+    public init(spec text: String) throws {
+        let spec = try Self.schema.parse(text)
+        batch = try spec.int("batch", in: 1...ResNet.maximumBatch)
+        shuffle = try spec.choice("shuffle", ["0", "1"]) == "1"
+        seed = try spec.uint64("seed")
+        dropLast = try spec.choice("drop_last", ["0", "1"]) == "1"
+        var crop = 0, flip = false
+        let augment = spec.string("augment")
+        if augment != "none" {
+            for item in augment.split(separator: ",", omittingEmptySubsequences: false) {
+                if item == "flip" {
+                    flip = true
+                } else if item.hasPrefix("crop"), let p = Int(item.dropFirst(4)), (1...64).contains(p) {
+                    crop = p
+                } else {
+                    throw spec.invalid("augment", "expected none or a comma list of cropN (N in 1...64) and flip")
+                }
+            }
+        }
+        cropPadding = crop
+        self.flip = flip
+        normalization = Normalization(rawValue: try spec.choice("normalize", ["none", "channel", "pixel"]))!
+        subset = try spec.int("subset", in: 0...Int(Int32.max))
+        stratified = try spec.choice("subset_mode", ["first", "stratified"]) == "stratified"
+        holdout = try spec.int("holdout", in: 0...Int(Int32.max))
+        holdoutPart = try spec.choice("part", ["train", "holdout"]) == "holdout"
+        prefetch = try spec.int("prefetch", in: 1...64)
+        self.spec = spec
+    }
+}
