@@ -492,6 +492,117 @@ sc_status sc_trainer_attach_lr_estimator(sc_trainer *t, const char *spec);
    Errors: SC_ERR_STATE if none is attached. */
 sc_status sc_trainer_lr_estimate(const sc_trainer *t, float *raw, float *smoothed);
 
+/* ---------------------------------------------------------------------------------------------
+ * Data: data sets and loaders
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct sc_dataset sc_dataset;
+typedef struct sc_loader sc_loader;
+
+/* Reads a labelled image data set into memory. `format` selects the reader:
+     format=idx images=PATH labels=PATH [classes=0]        MNIST-style IDX, gzip or plain
+       e.g. images=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+     format=cifar10 dir=DIR split=train|test                data_batch_1..5.bin / test_batch.bin
+     format=cifar100 dir=DIR split=train|test label=fine|coarse     train.bin / test.bin
+     format=hdf5 path=PATH images=images labels=labels layout=nchw|nhwc [classes=0]
+                                                           images uint8 or float32, rank 4
+   classes=0 takes the number of classes from the largest label. Byte images become floats in
+   [0, 1] (value / 255) when read; float images are used as stored.
+   Every reader checks the whole file before it keeps anything: magic numbers, header fields,
+   sizes against the declared counts (a header declaring more than the file can hold is
+   rejected before anything is allocated), dimensions and label ranges.
+   Errors: SC_ERR_IO (a file cannot be opened; the message names it), SC_ERR_FORMAT (truncated,
+   corrupt or mismatched content; the message names the file and what was wrong),
+   SC_ERR_INVALID_ARGUMENT (spec). */
+sc_status sc_dataset_open(const char *spec, sc_dataset **out);
+
+/* A data set from a host's arrays, copied: n samples of the given shape ("CxHxW", each in
+   [1, 4096]) as NCHW floats, and n labels >= 0 (classes: the largest label + 1).
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, shape, n, a non-finite value, a negative label). */
+sc_status sc_dataset_from_memory(const float *x, const int32_t *labels, int64_t n, const char *shape,
+                                 sc_dataset **out);
+
+/* Releases a data set. Loaders made from it keep the data alive. NULL and dead handles are
+   ignored. */
+void sc_dataset_destroy(sc_dataset *d);
+
+/* The normalised spec it was opened with. Owned by the data set. */
+const char *sc_dataset_spec(const sc_dataset *d);
+
+/* Number of samples, their shape and the number of classes. Any output may be NULL. */
+sc_status sc_dataset_info(const sc_dataset *d, int64_t *count, int32_t *channels, int32_t *height,
+                          int32_t *width, int32_t *classes);
+
+/* Copies samples first .. first+count-1 as floats into x (x_len must be count * C*H*W) and their
+   labels into labels (count values); either may be NULL. */
+sc_status sc_dataset_get(const sc_dataset *d, int64_t first, int64_t count, float *x, int64_t x_len,
+                         int32_t *labels);
+
+/* Creates a loader over d. A background thread prepares batches ahead, so that loading and
+   augmentation are off the trainer's path. Keys and defaults:
+     batch=128          samples per batch
+     shuffle=1          a fresh order every epoch, seeded by (seed, epoch); 0: data order
+     seed=0             seeds the order, the augmentation and the subsets
+     drop_last=0        1: drop an epoch's last, smaller batch
+     augment=none       or a comma list: cropN (pad N zero pixels, crop a random window at the
+                        original size), flip (mirror with probability 1/2)
+     normalize=none     channel: per-channel mean and standard deviation; pixel: the paper's
+                        per-pixel mean subtracted without scaling. Computed on the loader's
+                        samples (see sc_loader_copy_normalization)
+     subset=0           use only this many samples (0: all) ...
+     subset_mode=first  ... the first ones, or stratified: a seeded random subset with the
+                        class proportions (the paper's 10k/20k/30k/40k experiments)
+     holdout=0          hold out this many samples (stratified, seeded) after the subset ...
+     part=train         ... and use the rest (train) or them (holdout)
+     prefetch=2         batches prepared ahead
+   Every batch depends only on the spec, the epoch and its place in it, never on timing.
+   Errors: SC_ERR_INVALID_ARGUMENT (d, spec, a subset or hold-out larger than the data). */
+sc_status sc_loader_create(const sc_dataset *d, const char *spec, sc_loader **out);
+
+/* Stops the loader's thread (waiting for it) and releases the loader, also mid-epoch. NULL and
+   dead handles are ignored. */
+void sc_loader_destroy(sc_loader *l);
+
+/* The normalised spec. Owned by the loader. */
+const char *sc_loader_spec(const sc_loader *l);
+
+/* The number of samples per epoch and of batches per epoch. Either output may be NULL. */
+sc_status sc_loader_info(const sc_loader *l, int64_t *samples, int64_t *batches);
+
+/* Copies the next batch into x and labels, which must hold `capacity` >= batch samples; writes
+   the number of samples in it and whether it is the last batch of its epoch. Waits while the
+   background thread is behind.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL), SC_ERR_SHAPE (capacity below the batch size). */
+sc_status sc_loader_next(sc_loader *l, float *x, int32_t *labels, int64_t capacity, int64_t *n,
+                         int32_t *epoch_done);
+
+/* Makes `target` normalise with `source`'s statistics (e.g. a test loader with the training
+   set's mean and deviation). Both must use the same normalize mode on samples of one shape. */
+sc_status sc_loader_copy_normalization(sc_loader *target, const sc_loader *source);
+
+/* Progress reports during sc_trainer_train_epoch: after every step, the iteration count, the
+   step's learning rate, the batch's loss and accuracy. Called on the calling thread. */
+typedef void (*sc_progress_fn)(void *user, int64_t iteration, float lr, float loss, float accuracy);
+
+/* Registers (or with NULL removes) the trainer's progress callback; `user` is passed back. */
+sc_status sc_trainer_set_progress(sc_trainer *t, sc_progress_fn callback, void *user);
+
+/* Trains on batches of l until the end of the loader's current epoch, with the trainer's
+   schedule per iteration; writes the epoch's mean training loss and accuracy. A refused step
+   (SC_ERR_NONFINITE) ends the call; the loader then stands where the epoch was interrupted.
+   Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model. */
+sc_status sc_trainer_train_epoch(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
+
+/* Mean loss and accuracy over one epoch of l in inference mode. */
+sc_status sc_trainer_evaluate_loader(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
+
+/* Mean loss and accuracy over d in inference mode, read in order through a temporary loader
+   with the given loader spec (batch, normalize, subset, ...; shuffle is 0 and augmentation and
+   drop_last are refused). Its normalisation is computed on d itself: to use the training
+   statistics, evaluate a loader with sc_loader_copy_normalization instead. */
+sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const char *spec, float *mean_loss,
+                                      double *accuracy);
+
 #ifdef __cplusplus
 }
 #endif

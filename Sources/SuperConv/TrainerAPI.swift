@@ -5,6 +5,8 @@ final class TrainerHandle: HandleObject, SpecifiedHandle {
     /// Kept alive by the trainer so that a model destroyed first cannot be dereferenced.
     let modelHandle: ModelHandle
     let spec: OwnedCString
+    var progress: ProgressCallback?
+    var progressUser: UnsafeMutableRawPointer?
 
     init(_ trainer: Trainer, modelHandle: ModelHandle) {
         self.trainer = trainer

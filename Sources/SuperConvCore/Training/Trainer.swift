@@ -16,6 +16,9 @@ public final class Trainer {
     private var watched: [Parameter] = []
     private var snapshot: [Float] = []
     private var estimatorStart = 0
+    /// Batch buffers for training from a loader, grown to the largest batch.
+    var batchX: Tensor
+    var batchLabels: LabelBuffer
     private let trainable: [Parameter]
     private let slots: [ParameterSlot]
 
@@ -27,7 +30,11 @@ public final class Trainer {
         optimizer = try configuration.optimizer.makeOptimizer(counts: slots.map(\.count))
         schedule = FixedSchedule(learningRate: Double(configuration.learningRate), momentum: Double(configuration.momentum))
         loss = try SoftmaxCrossEntropy()
+        batchX = try Tensor(Shape(1))
+        batchLabels = LabelBuffer.allocate(capacity: 1)
     }
+
+    deinit { batchLabels.deallocate() }
 
     public struct Outcome: Sendable {
         public var loss: Float
@@ -111,4 +118,16 @@ public final class Trainer {
         }
         return Outcome(loss: Float(total / Double(n)), correct: correct)
     }
+}
+
+/// Labels of one batch, with the capacity they were allocated for.
+struct LabelBuffer {
+    let data: UnsafeMutablePointer<Int32>
+    let capacity: Int
+
+    static func allocate(capacity: Int) -> LabelBuffer {
+        LabelBuffer(data: .allocate(capacity: capacity), capacity: capacity)
+    }
+
+    func deallocate() { data.deallocate() }
 }

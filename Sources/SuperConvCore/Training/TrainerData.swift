@@ -1,0 +1,62 @@
+/// Training and evaluation from the data layer: whole epochs from a loader, evaluation of a
+/// loader's epoch.
+extension Trainer {
+    func checkCompatible(_ dataset: Dataset) throws {
+        let c = model.configuration
+        guard dataset.channels == c.channels, dataset.height == c.height, dataset.width == c.width else {
+            throw SuperConvError.shape("the data set's samples are \(dataset.channels)x\(dataset.height)x\(dataset.width), "
+                                       + "the model expects \(c.channels)x\(c.height)x\(c.width)")
+        }
+        guard dataset.classes <= c.classes else {
+            throw SuperConvError.shape("the data set has \(dataset.classes) classes, the model \(c.classes)")
+        }
+    }
+
+    /// Per-iteration report for progress displays: iteration (after the step), its learning
+    /// rate, the batch's loss and accuracy.
+    public typealias Progress = (_ iteration: Int, _ learningRate: Float, _ loss: Float, _ accuracy: Float) -> Void
+
+    /// Trains on batches from `loader` until the end of its current epoch. Returns the mean
+    /// training loss and accuracy over the epoch's samples.
+    public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
+        try checkCompatible(loader.dataset)
+        try reserveBatch(loader)
+        var loss = 0.0, correct = 0, seen = 0
+        while true {
+            let batch = try loader.next(into: batchX.data, labels: batchLabels.data, capacity: loader.configuration.batch)
+            let lr = schedule.values(at: iteration).learningRate
+            let outcome = try step(batchX.data, labels: batchLabels.data, count: batch.count)
+            loss += Double(outcome.loss) * Double(batch.count)
+            correct += outcome.correct
+            seen += batch.count
+            progress(iteration, lr, outcome.loss, Float(outcome.correct) / Float(batch.count))
+            if batch.lastOfEpoch { break }
+        }
+        return (loss / Double(seen), Double(correct) / Double(seen))
+    }
+
+    /// Mean loss and accuracy over one epoch of `loader` in inference mode.
+    public func evaluate(_ loader: Loader) throws -> (loss: Double, accuracy: Double) {
+        try checkCompatible(loader.dataset)
+        try reserveBatch(loader)
+        var loss = 0.0, correct = 0, seen = 0
+        while true {
+            let batch = try loader.next(into: batchX.data, labels: batchLabels.data, capacity: loader.configuration.batch)
+            let outcome = try evaluate(batchX.data, labels: batchLabels.data, count: batch.count)
+            loss += Double(outcome.loss) * Double(batch.count)
+            correct += outcome.correct
+            seen += batch.count
+            if batch.lastOfEpoch { break }
+        }
+        return (loss / Double(seen), Double(correct) / Double(seen))
+    }
+
+    private func reserveBatch(_ loader: Loader) throws {
+        let batch = loader.configuration.batch
+        try batchX.resize(Shape(batch * loader.dataset.sampleSize))
+        if batchLabels.capacity < batch {
+            batchLabels.deallocate()
+            batchLabels = .allocate(capacity: batch)
+        }
+    }
+}
