@@ -40,7 +40,7 @@ test: test-swift test-c
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)
-	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) -lz
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
 demo: $(OUT)/train_fashion_mnist
 	$(OUT)/train_fashion_mnist $(DEMO_ARGS)
@@ -49,8 +49,13 @@ $(OUT)/train_throughput: benchmarks/train_throughput.c include/superconv.h build
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-bench: $(OUT)/train_throughput
+$(OUT)/loader_throughput: benchmarks/loader_throughput.c include/superconv.h build
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+bench: $(OUT)/train_throughput $(OUT)/loader_throughput
 	benchmarks/run_throughput.sh $(OUT)/train_throughput
+	$(OUT)/loader_throughput
 
 clean:
 	rm -rf .build .build-test $(OUT)
