@@ -555,6 +555,8 @@ sc_status sc_dataset_get(const sc_dataset *d, int64_t first, int64_t count, floa
      holdout=0          hold out this many samples (stratified, seeded) after the subset ...
      part=train         ... and use the rest (train) or them (holdout)
      prefetch=2         batches prepared ahead
+     mean=auto std=auto normalize=channel: given per-channel statistics as comma lists
+                        (e.g. mean=0.4914,0.4822,0.4465), instead of computed ones
    Every batch depends only on the spec, the epoch and its place in it, never on timing.
    Errors: SC_ERR_INVALID_ARGUMENT (d, spec, a subset or hold-out larger than the data). */
 sc_status sc_loader_create(const sc_dataset *d, const char *spec, sc_loader **out);

@@ -107,6 +107,17 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(Double(x[7]), Double(1000 * 0 + 12) - (1000 * 14.5 + 12), accuracy: 1e-2)
     }
 
+    func testGivenChannelStatistics() throws {
+        let l = try loader(dataset(2), "batch=2 shuffle=0 normalize=channel mean=12 std=2")
+        var x = [Float](repeating: 0, count: 40), y = [Int32](repeating: 0, count: 2)
+        _ = try l.next(into: &x, labels: &y, capacity: 2)
+        XCTAssertEqual(x[0], -6)
+        XCTAssertEqual(x[20], (1000 - 12) / 2)
+        XCTAssertThrowsError(try loader(dataset(2), "normalize=channel mean=1,2 std=1,1"))
+        XCTAssertThrowsError(try LoaderConfiguration(spec: "normalize=channel mean=1"))
+        XCTAssertThrowsError(try LoaderConfiguration(spec: "normalize=channel mean=1 std=0"))
+    }
+
     func testDestroyingMidEpochDoesNotHang() throws {
         for _ in 0..<20 {
             let l = try loader(dataset(200), "batch=4 prefetch=3")

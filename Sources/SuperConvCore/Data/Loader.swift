@@ -61,7 +61,15 @@ public final class Loader: @unchecked Sendable {
         slots = try (0..<configuration.prefetch).map { _ in
             try Slot(batch: configuration.batch, sampleSize: dataset.sampleSize)
         }
-        computeNormalization()
+        if configuration.givenMean.isEmpty {
+            computeNormalization()
+        } else {
+            guard configuration.givenMean.count == dataset.channels else {
+                throw SuperConvError.invalidArgument("loader spec: mean has \(configuration.givenMean.count) values, the data \(dataset.channels) channels")
+            }
+            mean = configuration.givenMean
+            inverseStd = configuration.givenStd.map { 1 / $0 }
+        }
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&ready, nil)
         pthread_cond_init(&space, nil)

@@ -21,6 +21,8 @@ public struct LoaderConfiguration: Sendable {
     public let holdout: Int
     public let holdoutPart: Bool
     public let prefetch: Int
+    /// Given per-channel statistics for normalize=channel (empty: computed).
+    public let givenMean: [Float], givenStd: [Float]
     public let spec: Spec
 
     public static let schema = SpecSchema(subject: "loader", keys: [
@@ -35,6 +37,8 @@ public struct LoaderConfiguration: Sendable {
         .init("holdout", "0", "samples held out for validation (stratified, seeded), after the subset"),
         .init("part", "train", "train (the samples not held out) or holdout"),
         .init("prefetch", "2", "batches prepared ahead by the background thread"),
+        .init("mean", "auto", "normalize=channel: per-channel means as a comma list, or auto (computed)"),
+        .init("std", "auto", "normalize=channel: per-channel standard deviations, or auto"),
     ])
 
     public init(spec text: String) throws {
@@ -64,6 +68,22 @@ public struct LoaderConfiguration: Sendable {
         holdout = try spec.int("holdout", in: 0...Int(Int32.max))
         holdoutPart = try spec.choice("part", ["train", "holdout"]) == "holdout"
         prefetch = try spec.int("prefetch", in: 1...64)
+        func list(_ key: String) throws -> [Float] {
+            let text = spec.string(key)
+            guard text != "auto" else { return [] }
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            let values = parts.compactMap { Float($0) }
+            guard values.count == parts.count, values.allSatisfy({ $0.isFinite }) else {
+                throw spec.invalid(key, "expected auto or finite numbers separated by commas")
+            }
+            return values
+        }
+        givenMean = try list("mean")
+        givenStd = try list("std")
+        guard givenStd.allSatisfy({ $0 > 0 }) else { throw spec.invalid("std", "expected positive deviations") }
+        guard givenMean.count == givenStd.count, givenMean.isEmpty || normalization == .channel else {
+            throw spec.invalid("mean", "mean and std go together, with normalize=channel")
+        }
         self.spec = spec
     }
 }
