@@ -19,30 +19,28 @@ extension Trainer {
     /// Trains on batches from `loader` until the end of its current epoch. Returns the mean
     /// training loss and accuracy over the epoch's samples.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
-        try checkCompatible(loader.dataset)
-        try reserveBatch(loader)
-        var loss = 0.0, correct = 0, seen = 0
-        while true {
-            let batch = try loader.next(into: batchX.data, labels: batchLabels.data, capacity: loader.configuration.batch)
+        try forEachBatch(of: loader) { n in
             let lr = schedule.values(at: iteration).learningRate
-            let outcome = try step(batchX.data, labels: batchLabels.data, count: batch.count)
-            loss += Double(outcome.loss) * Double(batch.count)
-            correct += outcome.correct
-            seen += batch.count
-            progress(iteration, lr, outcome.loss, Float(outcome.correct) / Float(batch.count))
-            if batch.lastOfEpoch { break }
+            let outcome = try step(batchX.data, labels: batchLabels.data, count: n)
+            progress(iteration, lr, outcome.loss, Float(outcome.correct) / Float(n))
+            return outcome
         }
-        return (loss / Double(seen), Double(correct) / Double(seen))
     }
 
     /// Mean loss and accuracy over one epoch of `loader` in inference mode.
     public func evaluate(_ loader: Loader) throws -> (loss: Double, accuracy: Double) {
+        try forEachBatch(of: loader) { n in try evaluate(batchX.data, labels: batchLabels.data, count: n) }
+    }
+
+    /// Runs `body` on each batch of the loader's current epoch (in batchX/batchLabels) and
+    /// averages the outcomes over the samples.
+    private func forEachBatch(of loader: Loader, _ body: (Int) throws -> Outcome) throws -> (loss: Double, accuracy: Double) {
         try checkCompatible(loader.dataset)
         try reserveBatch(loader)
         var loss = 0.0, correct = 0, seen = 0
         while true {
             let batch = try loader.next(into: batchX.data, labels: batchLabels.data, capacity: loader.configuration.batch)
-            let outcome = try evaluate(batchX.data, labels: batchLabels.data, count: batch.count)
+            let outcome = try body(batch.count)
             loss += Double(outcome.loss) * Double(batch.count)
             correct += outcome.correct
             seen += batch.count
