@@ -11,14 +11,17 @@ class HandleObject {
 
 /// The set of live handles, keyed by address, with the Swift type each was created as.
 private final class HandleRegistry: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
+    // At a stable address: pthread mutexes must not move.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
     private var live: [UInt: ObjectIdentifier] = [:]
 
-    init() { pthread_mutex_init(&mutex, nil) }
-
     func withLock<R>(_ body: (inout [UInt: ObjectIdentifier]) -> R) -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return body(&live)
     }
 }

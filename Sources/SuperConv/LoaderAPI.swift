@@ -28,7 +28,7 @@ public func sc_loader_create(_ d: OpaquePointer?, _ spec: UnsafePointer<CChar>?,
 
 @_cdecl("sc_loader_destroy")
 public func sc_loader_destroy(_ l: OpaquePointer?) {
-    releaseHandle(l, as: LoaderHandle.self)
+    releaseHandle(l, as: LoaderHandle.self) { $0.loader.pause() }
 }
 
 @_cdecl("sc_loader_spec")

@@ -118,13 +118,20 @@ final class LoaderTests: XCTestCase {
         XCTAssertThrowsError(try LoaderConfiguration(spec: "normalize=channel mean=1 std=0"))
     }
 
-    func testDestroyingMidEpochDoesNotHang() throws {
+    /// Threads of this process, from /proc.
+    func threadCount() throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count
+    }
+
+    func testDestroyingMidEpochDoesNotHangNorLeakThreads() throws {
+        let before = try threadCount()
         for _ in 0..<20 {
             let l = try loader(dataset(200), "batch=4 prefetch=3")
             var x = [Float](repeating: 0, count: 80), y = [Int32](repeating: 0, count: 4)
             _ = try l.next(into: &x, labels: &y, capacity: 4)
         }
         _ = try loader(dataset(200), "batch=4")  // never started
+        XCTAssertLessThanOrEqual(try threadCount(), before, "loader threads outlive their loaders")
     }
 
     func testBadSpecs() {

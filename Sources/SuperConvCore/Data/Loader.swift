@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Batches of a data set: a seeded shuffle every epoch, optional augmentation (random crop with
 /// zero padding, horizontal flip) and normalisation, prepared by a background thread `prefetch`
@@ -39,10 +40,14 @@ public final class Loader: @unchecked Sendable {
     }
 
     private let slots: [Slot]
-    private var filled = 0, head = 0
-    private var mutex = pthread_mutex_t()
-    private var ready = pthread_cond_t(), space = pthread_cond_t()
-    private var stopping = false
+    // Shared between the producer and the consumer. Atomics rather than plain properties: the
+    // optimiser may keep a plain property in a register across a condition wait (observed:
+    // the producer overran the ring), while atomic loads are always fresh.
+    private let filled = Atomic<Int>(0), head = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    /// Condition 0: a batch is ready; condition 1: a slot is free.
+    private let monitor = Monitor(conditions: 2)
+    private static let ready = 0, space = 1
     private var thread: pthread_t?
     /// Where the producer is: the epoch and batch it prepares next.
     private var producerEpoch = 0, producerBatch = 0
@@ -70,12 +75,12 @@ public final class Loader: @unchecked Sendable {
             mean = configuration.givenMean
             inverseStd = configuration.givenStd.map { 1 / $0 }
         }
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&ready, nil)
-        pthread_cond_init(&space, nil)
     }
 
     deinit { stop() }
+
+    /// Stops the background thread now (it restarts on the next `next`).
+    public func pause() { stop() }
 
     /// Uses another loader's normalisation (e.g. a test loader uses the training statistics).
     public func copyNormalization(from other: Loader) throws {
@@ -129,10 +134,11 @@ public final class Loader: @unchecked Sendable {
     private func start() {
         guard thread == nil else { return }
         var t = pthread_t()
-        // Unretained: the loader outlives its thread, which `stop` (also from deinit) joins.
+        // Unretained: the thread must not keep the loader alive, or deinit (which stops and
+        // joins it) would never run. The loader outlives its thread.
         let context = Unmanaged.passUnretained(self).toOpaque()
         if pthread_create(&t, nil, { raw in
-            Unmanaged<Loader>.fromOpaque(raw!).takeUnretainedValue().produce()
+            Unmanaged<Loader>.fromOpaque(raw!)._withUnsafeGuaranteedRef { $0.produce() }
             return nil
         }, context) == 0 {
             thread = t
@@ -143,36 +149,37 @@ public final class Loader: @unchecked Sendable {
     /// consumer stands.
     private func stop() {
         guard let t = thread else { return }
-        pthread_mutex_lock(&mutex)
-        stopping = true
-        pthread_cond_broadcast(&space)
-        pthread_mutex_unlock(&mutex)
+        monitor.lock()
+        stopping.store(true, ordering: .releasing)
+        monitor.broadcast(Self.space)
+        monitor.unlock()
         pthread_join(t, nil)
         thread = nil
-        stopping = false
+        stopping.store(false, ordering: .releasing)
         // Rewind the producer to the first batch not yet consumed.
-        for _ in 0..<filled {
+        for _ in 0..<filled.load(ordering: .acquiring) {
             if producerBatch == 0 { producerEpoch -= 1; producerBatch = batchesPerEpoch }
             producerBatch -= 1
         }
-        filled = 0
+        filled.store(0, ordering: .releasing)
     }
 
     private func produce() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while filled == slots.count && !stopping { pthread_cond_wait(&space, &mutex) }
-            if stopping { pthread_mutex_unlock(&mutex); return }
-            let index = (head + filled) % slots.count
-            let (epoch, batch) = (producerEpoch, producerBatch)
-            pthread_mutex_unlock(&mutex)
-            fill(slots[index], epoch: epoch, batch: batch)
-            pthread_mutex_lock(&mutex)
+            monitor.lock()
+            while filled.load(ordering: .acquiring) == slots.count && !stopping.load(ordering: .acquiring) {
+                monitor.wait(Self.space)
+            }
+            monitor.unlock()
+            if stopping.load(ordering: .acquiring) { return }
+            let index = (head.load(ordering: .acquiring) + filled.load(ordering: .acquiring)) % slots.count
+            fill(slots[index], epoch: producerEpoch, batch: producerBatch)
             producerBatch += 1
             if producerBatch == batchesPerEpoch { producerBatch = 0; producerEpoch += 1 }
-            filled += 1
-            pthread_cond_signal(&ready)
-            pthread_mutex_unlock(&mutex)
+            monitor.lock()
+            filled.add(1, ordering: .releasing)
+            monitor.signal(Self.ready)
+            monitor.unlock()
         }
     }
 
@@ -254,17 +261,18 @@ public final class Loader: @unchecked Sendable {
             throw SuperConvError.shape("capacity \(capacity) is smaller than the batch of \(configuration.batch)")
         }
         start()
-        pthread_mutex_lock(&mutex)
-        while filled == 0 { pthread_cond_wait(&ready, &mutex) }
-        let slot = slots[head]
-        pthread_mutex_unlock(&mutex)
+        monitor.lock()
+        while filled.load(ordering: .acquiring) == 0 { monitor.wait(Self.ready) }
+        monitor.unlock()
+        let slot = slots[head.load(ordering: .acquiring)]
         x.update(from: slot.x.data, count: slot.count * dataset.sampleSize)
         labels.update(from: slot.labels, count: slot.count)
-        pthread_mutex_lock(&mutex)
-        head = (head + 1) % slots.count
-        filled -= 1
-        pthread_cond_signal(&space)
-        pthread_mutex_unlock(&mutex)
-        return Batch(count: slot.count, epoch: slot.epoch, lastOfEpoch: slot.lastOfEpoch)
+        let batch = Batch(count: slot.count, epoch: slot.epoch, lastOfEpoch: slot.lastOfEpoch)
+        head.store((head.load(ordering: .relaxed) + 1) % slots.count, ordering: .releasing)
+        monitor.lock()
+        filled.subtract(1, ordering: .releasing)
+        monitor.signal(Self.space)
+        monitor.unlock()
+        return batch
     }
 }

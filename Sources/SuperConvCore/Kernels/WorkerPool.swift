@@ -15,12 +15,12 @@ final class WorkerPool: @unchecked Sendable {
     let size: Int
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
-    private var mutex = pthread_mutex_t()
+    /// Condition 0 wakes the workers for a region; condition 1 tells the caller they are done.
+    private let monitor = Monitor(conditions: 2)
+    private static let wake = 0, done = 1
     /// Held by the thread whose region the workers run. Another host thread (using another
     /// handle) or a nested region finds it taken and runs its region alone, with the same split.
-    private var regionLock = pthread_mutex_t()
-    private var wake = pthread_cond_t()
-    private var done = pthread_cond_t()
+    private let regionLock = Monitor(conditions: 0)
     // Written by the caller before it publishes a region (release on `generation`), read by
     // workers after they observe it (acquire).
     private var participants = 0
@@ -34,10 +34,6 @@ final class WorkerPool: @unchecked Sendable {
     /// A pool of `size` workers: `size - 1` threads plus the caller.
     init(size: Int) {
         self.size = size
-        pthread_mutex_init(&mutex, nil)
-        pthread_mutex_init(&regionLock, nil)
-        pthread_cond_init(&wake, nil)
-        pthread_cond_init(&done, nil)
         for index in 1..<max(1, size) {
             let context = Unmanaged.passRetained(WorkerStart(pool: self, index: index)).toOpaque()
             var thread = pthread_t()
@@ -57,11 +53,11 @@ final class WorkerPool: @unchecked Sendable {
     var capacity: Int { threads.count + 1 }
 
     func shutdown() {
-        pthread_mutex_lock(&mutex)
+        monitor.lock()
         stopping = true
         generation.add(1, ordering: .releasing)
-        pthread_cond_broadcast(&wake)
-        pthread_mutex_unlock(&mutex)
+        monitor.broadcast(Self.wake)
+        monitor.unlock()
         for thread in threads { pthread_join(thread, nil) }
         threads.removeAll()
     }
@@ -81,19 +77,19 @@ final class WorkerPool: @unchecked Sendable {
                 jobSlot.initializeElement(at: 0, to: Job(context: UnsafeRawPointer(slot.baseAddress!),
                                                         invoke: invoke, count: count, workers: workers))
                 let job = jobSlot.baseAddress!
-                guard pthread_mutex_trylock(&regionLock) == 0 else {
+                guard regionLock.tryLock() else {
                     for w in 0..<workers { job.pointee.perform(worker: w) }
                     _ = jobSlot.moveElement(from: 0)
                     return
                 }
-                defer { pthread_mutex_unlock(&regionLock) }
+                defer { regionLock.unlock() }
                 self.job = UnsafeRawPointer(job)
                 participants = workers
                 pending.store(workers - 1, ordering: .relaxed)
-                pthread_mutex_lock(&mutex)
+                monitor.lock()
                 generation.add(1, ordering: .releasing)
-                pthread_cond_broadcast(&wake)
-                pthread_mutex_unlock(&mutex)
+                monitor.broadcast(Self.wake)
+                monitor.unlock()
                 job.pointee.perform(worker: 0)
                 waitUntilDone()
                 self.job = nil
@@ -107,9 +103,9 @@ final class WorkerPool: @unchecked Sendable {
         var spins = 0
         while pending.load(ordering: .acquiring) > 0 && spins < Self.spinLimit { spins += 1 }
         guard pending.load(ordering: .acquiring) > 0 else { return }
-        pthread_mutex_lock(&mutex)
-        while pending.load(ordering: .acquiring) > 0 { pthread_cond_wait(&done, &mutex) }
-        pthread_mutex_unlock(&mutex)
+        monitor.lock()
+        while pending.load(ordering: .acquiring) > 0 { monitor.wait(Self.done) }
+        monitor.unlock()
     }
 
     private func work(index: Int) {
@@ -118,18 +114,18 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen && spins < Self.spinLimit { spins += 1 }
             if generation.load(ordering: .acquiring) == seen {
-                pthread_mutex_lock(&mutex)
-                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
-                pthread_mutex_unlock(&mutex)
+                monitor.lock()
+                while generation.load(ordering: .acquiring) == seen { monitor.wait(Self.wake) }
+                monitor.unlock()
             }
             seen = generation.load(ordering: .acquiring)
             if stopping { return }
             guard index < participants, let job else { continue }
             job.assumingMemoryBound(to: Job.self).pointee.perform(worker: index)
             if pending.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_signal(&done)
-                pthread_mutex_unlock(&mutex)
+                monitor.lock()
+                monitor.signal(Self.done)
+                monitor.unlock()
             }
         }
     }
