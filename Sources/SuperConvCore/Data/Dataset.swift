@@ -64,6 +64,17 @@ extension SuperConvError {
     public static func io(_ message: String) -> SuperConvError { .init(.io, message) }
 }
 
+/// The product of `dims`, or nil when it overflows: headers are untrusted.
+func checkedProduct(_ dims: [Int]) -> Int? {
+    var product = 1
+    for d in dims {
+        let (next, overflow) = product.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        product = next
+    }
+    return product
+}
+
 /// The most bytes a reader accepts for the pixels of one data set (4 GiB): a header that
 /// declares more is treated as corrupt rather than trusted with an allocation.
 let maximumDatasetBytes = 1 << 32

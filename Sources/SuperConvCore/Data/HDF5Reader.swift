@@ -24,9 +24,8 @@ enum HDF5Reader {
         let (n, c, h, w) = channelsLast
             ? (imageDims[0], imageDims[3], imageDims[1], imageDims[2])
             : (imageDims[0], imageDims[1], imageDims[2], imageDims[3])
-        let total = imageDims.reduce(1, *)
-        guard total > 0, total * 4 <= maximumDatasetBytes else {
-            throw SuperConvError.format("\(path): '\(images)' has \(total) values")
+        guard let total = checkedProduct(imageDims), total > 0, total <= maximumDatasetBytes / 4 else {
+            throw SuperConvError.format("\(path): '\(images)' has dimensions \(imageDims): empty or too large")
         }
         var labelValues = [Int32](repeating: 0, count: n)
         try readDataset(file, labels, sc_h5t_native_int32(), &labelValues, path)
@@ -62,7 +61,7 @@ enum HDF5Reader {
         guard (0...8).contains(rank) else { throw SuperConvError.format("\(path): '\(name)' has an unreadable shape") }
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
-        return (dims.prefix(rank).map { Int($0) }, H5Tget_class(type), Int(H5Tget_size(type)))
+        return (dims.prefix(rank).map { Int(clamping: $0) }, H5Tget_class(type), Int(H5Tget_size(type)))
     }
 
     static func readDataset<T>(_ file: hid_t, _ name: String, _ memoryType: hid_t, _ buffer: inout [T], _ path: String) throws {

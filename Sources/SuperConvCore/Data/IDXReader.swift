@@ -51,11 +51,10 @@ enum IDXReader {
         guard dims.allSatisfy({ $0 >= 1 }) else {
             throw SuperConvError.format("\(path): dimensions \(dims) include zero")
         }
-        let bytes = dims.reduce(1, *)
         // A deflate stream expands at most about 1032:1; a header declaring more than the file
         // could hold is corrupt, and is rejected before anything is allocated.
-        guard bytes <= maximumDatasetBytes, bytes <= Int(status.st_size) * 1032 else {
-            throw SuperConvError.format("\(path): header declares \(dims) (\(bytes) bytes), more than the \(status.st_size)-byte file can hold")
+        guard let bytes = checkedProduct(dims), bytes <= maximumDatasetBytes, bytes <= Int(status.st_size) * 1032 else {
+            throw SuperConvError.format("\(path): header declares \(dims), more than the \(status.st_size)-byte file can hold")
         }
         let payload = try readExactly(bytes, "\(dims.map(String.init).joined(separator: "x")) values")
         var extra: UInt8 = 0
