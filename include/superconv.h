@@ -605,6 +605,38 @@ sc_status sc_trainer_evaluate_loader(sc_trainer *t, sc_loader *l, float *mean_lo
 sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const char *spec, float *mean_loss,
                                       double *accuracy);
 
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ * ------------------------------------------------------------------------------------------- */
+
+/* Saves everything the trainer needs to continue bit-identically to an HDF5 file at `path`:
+   every named tensor of its model under its PyTorch state_dict name (group "model"), Caffe's BN
+   weights s ("model_state/bn_weight"), the optimizer's state ("optimizer/0", "optimizer/1", ...),
+   the iteration, the optimizer's step count and the dropout generator ("counters", int64), the
+   attached estimator's state ("estimator/..."), and as string attributes the format tag
+   ("superconv-checkpoint"), format_version ("1"), model_spec, trainer_spec, schedule_spec and
+   estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32").
+   Atomic: the file is written under a temporary name in the same folder, flushed, fsynced and
+   renamed over `path`, and the folder is fsynced; a failure or a kill at any moment leaves the
+   previous file at `path` intact. A data loader's position is not part of the checkpoint.
+   Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),
+   SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
+sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);
+
+/* Loads a checkpoint saved by sc_checkpoint_save into a trainer whose model has the same named
+   tensors (same depth, variant, input and classes) and whose optimizer has the same kind of
+   state. Restores weights, statistics, optimizer state, iteration, generator, schedule (as
+   saved; the trainer spec's fixed lr and momentum when none was set) and the estimator.
+   Everything is read and checked first (format tag and version, each dataset's presence,
+   shape, type and checksum); on any problem the trainer is unchanged.
+   Errors: SC_ERR_IO (cannot open), SC_ERR_FORMAT (not HDF5, damaged, truncated, another format
+   or version, or a dataset whose shape differs: the message names the dataset and both
+   shapes), SC_ERR_INVALID_ARGUMENT. */
+sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
+
+/* A model for inference from a checkpoint: built from its model_spec, with its tensors. */
+sc_status sc_model_create_from_checkpoint(const char *path, sc_model **out);
+
 #ifdef __cplusplus
 }
 #endif

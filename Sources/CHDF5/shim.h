@@ -11,6 +11,7 @@ static inline hid_t sc_h5t_native_int64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t sc_h5s_all(void) { return H5S_ALL; }
 static inline hid_t sc_h5t_native_uint8(void) { return H5T_NATIVE_UINT8; }
 static inline hid_t sc_h5t_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t sc_h5t_c_s1(void) { return H5T_C_S1; }
 /* Turns off HDF5's printing of its error stack to stderr: errors become statuses instead. */
 static inline void sc_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

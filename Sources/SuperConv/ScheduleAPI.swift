@@ -71,6 +71,6 @@ public func sc_schedule_table(_ s: OpaquePointer?, _ first: Int64, _ count: Int6
 public func sc_trainer_set_schedule(_ t: OpaquePointer?, _ s: OpaquePointer?) -> Int32 {
     exported("sc_trainer_set_schedule") {
         let trainer = try resolveTrainer(t).usable()
-        trainer.schedule = try resolveSchedule(s).configuration.schedule
+        trainer.setSchedule(try resolveSchedule(s).configuration)
     }
 }

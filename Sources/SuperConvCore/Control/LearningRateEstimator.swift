@@ -13,12 +13,12 @@ public struct LearningRateEstimator: Sendable {
 
     public let alpha: Double
     public let norm: Norm
-    public private(set) var smoothed: Double
-    public private(set) var raw: Double = .nan
-    /// Snapshots seen, and the last two of them (oldest first).
-    public private(set) var observations = 0
-    private var previous: [Float] = []
-    private var latest: [Float] = []
+    public internal(set) var smoothed: Double
+    public internal(set) var raw: Double = .nan
+    /// Snapshots seen, and the last two of them (oldest first). Internal for checkpoints.
+    public internal(set) var observations = 0
+    var previous: [Float] = []
+    var latest: [Float] = []
 
     public init(alpha: Double, initial: Double, norm: Norm) {
         self.alpha = alpha

@@ -18,6 +18,11 @@ public struct RandomGenerator: Sendable, Equatable {
         state = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// A generator in a given state (from a checkpoint).
+    public init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        self.state = state
+    }
+
     public static func == (a: RandomGenerator, b: RandomGenerator) -> Bool {
         a.state == b.state
     }

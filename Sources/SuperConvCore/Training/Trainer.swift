@@ -8,14 +8,17 @@ public final class Trainer {
     public let configuration: TrainerConfiguration
     public let optimizer: any Optimizer
     public var schedule: any Schedule
+    /// The spec of the schedule set with `setSchedule`, nil while the spec's lr and momentum
+    /// apply (kept for checkpoints).
+    public internal(set) var scheduleSpec: String?
     public internal(set) var iteration = 0
     private let loss: SoftmaxCrossEntropy
     /// The Eq. 8 estimator when attached, the tensors it watches and its snapshot buffer.
     public internal(set) var estimator: LearningRateEstimator?
-    private var estimatorConfiguration: EstimatorConfiguration?
+    var estimatorConfiguration: EstimatorConfiguration?
     private var watched: [Parameter] = []
     private var snapshot: [Float] = []
-    private var estimatorStart = 0
+    var estimatorStart = 0
     /// Batch buffers for training from a loader, grown to the largest batch.
     var batchX: Tensor
     var batchLabels: LabelBuffer
@@ -81,14 +84,24 @@ public final class Trainer {
         }
     }
 
+    public func setSchedule(_ configuration: ScheduleConfiguration) {
+        schedule = configuration.schedule
+        scheduleSpec = configuration.spec.normalized
+    }
+
     /// Attaches the Eq. 8 estimator: a snapshot now, then one every `inc` steps from now.
     public func attachEstimator(_ config: EstimatorConfiguration) throws {
+        restoreEstimator(config, config.makeEstimator(), start: iteration)
+        try observeEstimator(learningRate: Double(schedule.values(at: iteration).learningRate))
+    }
+
+    /// Attaches an estimator in a given state (from a checkpoint), without a new snapshot.
+    func restoreEstimator(_ config: EstimatorConfiguration, _ state: LearningRateEstimator, start: Int) {
         watched = config.includesStatistics ? model.parameters : trainable
         snapshot = Array(repeating: 0, count: watched.reduce(0) { $0 + $1.value.count })
         estimatorConfiguration = config
-        estimator = config.makeEstimator()
-        estimatorStart = iteration
-        try observeEstimator(learningRate: Double(schedule.values(at: iteration).learningRate))
+        estimator = state
+        estimatorStart = start
     }
 
     private func observeEstimator(learningRate: Double) throws {

@@ -1,0 +1,190 @@
+import Glibc
+
+/// Checkpoints in HDF5: everything a trainer needs to continue bit-identically.
+///
+/// Layout (format "superconv-checkpoint", version 1):
+///   attributes  format, format_version, model_spec, trainer_spec, schedule_spec (empty: the
+///               trainer spec's lr and momentum), estimator_spec (empty: none)
+///   model/<name>          every named tensor under its PyTorch state_dict name, float32
+///   model_state/bn_weight Caffe's accumulated weight s of each BatchNorm, in model order
+///   optimizer/<i>         the optimizer's state tensors, in order (velocities, moments)
+///   counters              int64: iteration, optimizer steps, the four words of the dropout
+///                         generator, estimator start
+///   estimator/previous, estimator/latest   the estimator's last two snapshots (when attached)
+///   estimator/values      int64: observations, and the bit patterns of smoothed and raw
+///
+/// Saving writes a temporary file in the same folder, flushes and fsyncs it, renames it over the
+/// target and fsyncs the folder: a failure or a kill at any moment leaves the previous file.
+/// Loading checks the format and every dataset's presence, shape and type before anything is
+/// applied; on any mismatch the trainer is unchanged.
+public enum Checkpoint {
+    static let format = "superconv-checkpoint"
+    static let version = "1"
+
+    public static func save(_ trainer: Trainer, to path: String) throws {
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let temporary = path + ".tmp.\(getpid())"
+        do {
+            try write(trainer, to: temporary)
+            try syncFile(temporary)
+            guard rename(temporary, path) == 0 else {
+                throw SuperConvError.io("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try syncFile(directory.isEmpty ? "/" : directory)
+    }
+
+    private static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw SuperConvError.io("cannot open \(path) to sync it: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SuperConvError.io("cannot sync \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    private static func write(_ trainer: Trainer, to path: String) throws {
+        let file = try HDF5File.create(path)
+        try file.setAttribute("format", format)
+        try file.setAttribute("format_version", version)
+        try file.setAttribute("model_spec", trainer.model.configuration.spec.normalized)
+        try file.setAttribute("trainer_spec", trainer.configuration.spec.normalized)
+        try file.setAttribute("schedule_spec", trainer.scheduleSpec ?? "")
+        try file.setAttribute("estimator_spec", trainer.estimatorConfiguration?.spec.normalized ?? "")
+        try file.group("model")
+        for p in trainer.model.parameters {
+            try file.write("model/\(p.name)", floats: p.value.data, shape: p.value.shape.dimensions)
+        }
+        try file.group("model_state")
+        try trainer.model.statisticsWeights.withUnsafeBufferPointer {
+            try file.write("model_state/bn_weight", floats: $0.baseAddress!, shape: [$0.count])
+        }
+        try file.group("optimizer")
+        for (i, tensor) in trainer.optimizer.state.enumerated() {
+            try file.write("optimizer/\(i)", floats: tensor.data, shape: [tensor.count])
+        }
+        let rng = trainer.model.random.generator.state
+        try file.write("counters", integers: [Int64(trainer.iteration), Int64(trainer.optimizer.steps),
+                                              Int64(bitPattern: rng.0), Int64(bitPattern: rng.1),
+                                              Int64(bitPattern: rng.2), Int64(bitPattern: rng.3),
+                                              Int64(trainer.estimatorStart)])
+        if let estimator = trainer.estimator {
+            try file.group("estimator")
+            try estimator.previous.withUnsafeBufferPointer {
+                try file.write("estimator/previous", floats: $0.baseAddress ?? UnsafePointer(bitPattern: 1)!, shape: [$0.count])
+            }
+            try estimator.latest.withUnsafeBufferPointer {
+                try file.write("estimator/latest", floats: $0.baseAddress ?? UnsafePointer(bitPattern: 1)!, shape: [$0.count])
+            }
+            try file.write("estimator/values", integers: [Int64(estimator.observations),
+                                                          Int64(bitPattern: estimator.smoothed.bitPattern),
+                                                          Int64(bitPattern: estimator.raw.bitPattern)])
+        }
+        try file.flush()
+    }
+
+    /// Opens a checkpoint and checks its format tag and version.
+    static func openChecked(_ path: String) throws -> HDF5File {
+        let file = try HDF5File.open(path)
+        let tag = try file.attribute("format")
+        guard tag == format else { throw SuperConvError.format("\(path): format is '\(tag)', expected '\(format)'") }
+        let found = try file.attribute("format_version")
+        guard found == version else {
+            throw SuperConvError.format("\(path): format version \(found); this library reads version \(version)")
+        }
+        return file
+    }
+
+    /// Reads the model's named tensors and BN weights into buffers, checking every shape.
+    static func readModel(_ file: HDF5File, for model: ResNet) throws -> ([[Float]], [Float]) {
+        var tensors: [[Float]] = []
+        for p in model.parameters {
+            var values = [Float](repeating: 0, count: p.value.count)
+            do {
+                try values.withUnsafeMutableBufferPointer {
+                    try file.read("model/\(p.name)", floatsInto: $0.baseAddress!, shape: p.value.shape.dimensions)
+                }
+            } catch let error as SuperConvError where error.status == .format {
+                // Say why the tensors do not fit when the models differ.
+                let saved = (try? file.attribute("model_spec")) ?? "?"
+                let ours = model.configuration.spec.normalized
+                throw saved == ours ? error
+                    : SuperConvError.format("\(error.message); the checkpoint's model is '\(saved)', this one '\(ours)'")
+            }
+            tensors.append(values)
+        }
+        var weights = [Float](repeating: 0, count: model.statisticsWeights.count)
+        try weights.withUnsafeMutableBufferPointer {
+            try file.read("model_state/bn_weight", floatsInto: $0.baseAddress!, shape: [$0.count])
+        }
+        return (tensors, weights)
+    }
+
+    public static func load(_ trainer: Trainer, from path: String) throws {
+        let file = try openChecked(path)
+        let (tensors, weights) = try readModel(file, for: trainer.model)
+        var optimizerState: [[Float]] = []
+        for (i, tensor) in trainer.optimizer.state.enumerated() {
+            var values = [Float](repeating: 0, count: tensor.count)
+            try values.withUnsafeMutableBufferPointer {
+                try file.read("optimizer/\(i)", floatsInto: $0.baseAddress!, shape: [tensor.count])
+            }
+            optimizerState.append(values)
+        }
+        if file.exists("optimizer/\(trainer.optimizer.state.count)") {
+            throw SuperConvError.format("\(path): the checkpoint's optimizer has more state than this trainer's (\(trainer.configuration.optimizer.kind.rawValue))")
+        }
+        let counters = try file.readIntegers("counters", count: 7)
+        guard counters[0] >= 0, counters[1] >= 0, counters[6] >= 0, counters[6] <= counters[0] else {
+            throw SuperConvError.format("\(path): dataset 'counters' holds impossible values \(counters)")
+        }
+        let scheduleText = try file.attribute("schedule_spec")
+        let schedule = scheduleText.isEmpty ? nil : try ScheduleConfiguration(spec: scheduleText)
+        let estimatorText = try file.attribute("estimator_spec")
+        var estimator: (EstimatorConfiguration, LearningRateEstimator)?
+        if !estimatorText.isEmpty {
+            let config = try EstimatorConfiguration(spec: estimatorText)
+            var state = config.makeEstimator()
+            let length = try file.shape("estimator/latest")
+            guard length.count == 1 else { throw SuperConvError.format("\(path): dataset 'estimator/latest' has shape \(length)") }
+            state.previous = [Float](repeating: 0, count: length[0])
+            state.latest = [Float](repeating: 0, count: length[0])
+            try state.previous.withUnsafeMutableBufferPointer {
+                try file.read("estimator/previous", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
+            }
+            try state.latest.withUnsafeMutableBufferPointer {
+                try file.read("estimator/latest", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
+            }
+            let values = try file.readIntegers("estimator/values", count: 3)
+            state.observations = Int(values[0])
+            state.smoothed = Double(bitPattern: UInt64(bitPattern: values[1]))
+            state.raw = Double(bitPattern: UInt64(bitPattern: values[2]))
+            estimator = (config, state)
+        }
+        // Everything is read and checked: apply.
+        let rng = RandomGenerator(state: (UInt64(bitPattern: counters[2]), UInt64(bitPattern: counters[3]),
+                                          UInt64(bitPattern: counters[4]), UInt64(bitPattern: counters[5])))
+        let fixed = FixedSchedule(learningRate: Double(trainer.configuration.learningRate),
+                                  momentum: Double(trainer.configuration.momentum))
+        trainer.restoreState(TrainerState(tensors: tensors, statisticsWeights: weights, optimizerState: optimizerState,
+                                          optimizerSteps: Int(counters[1]), random: rng, iteration: Int(counters[0]),
+                                          schedule: schedule?.schedule ?? fixed, estimator: nil))
+        trainer.scheduleSpec = schedule?.spec.normalized
+        if let (config, state) = estimator {
+            trainer.restoreEstimator(config, state, start: Int(counters[6]))
+        } else {
+            trainer.estimatorConfiguration = nil
+        }
+    }
+
+    /// A model for inference from a checkpoint: built from its model_spec, weights loaded.
+    public static func loadModel(from path: String) throws -> ResNet {
+        let file = try openChecked(path)
+        let model = try ResNet(ModelConfiguration(spec: try file.attribute("model_spec")))
+        let (tensors, weights) = try readModel(file, for: model)
+        for (p, values) in zip(model.parameters, tensors) { values.withUnsafeBufferPointer { p.value.copy(from: $0.baseAddress!) } }
+        model.statisticsWeights = weights
+        return model
+    }
+}

@@ -1,0 +1,291 @@
+/* Specification of checkpoints: a run resumed from a checkpoint in a fresh process continues
+   bit-identically; failed or interrupted saves leave the previous checkpoint loadable; damaged
+   or mismatched files give a clear error and change nothing. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "check.h"
+
+enum { SAMPLE = 3 * 8 * 8, N = 16, BEFORE = 4, AFTER = 7 };
+static const char *MODEL = "depth=8 variant=caffe input=3x8x8 classes=4 seed=11 dropout=0.2";
+static const char *TRAINER = "optimizer=nesterov weight_decay=0.0005";
+/* One cycle of 6 up, 6 down, annihilation to 12: the resume point (4) is before the peak (6),
+   and the run after it crosses the peak and the start of the annihilation (12)? no: 4+7 = 11. */
+static const char *SCHEDULE = "policy=onecycle base_lr=0.05 max_lr=0.5 stepsize=5 max_iter=12 momentum=0.95,0.85";
+static char dir[256];
+static float x[N * SAMPLE];
+static int32_t y[N];
+
+static void data(void) {
+  uint64_t s = 5;
+  for (int i = 0; i < N * SAMPLE; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    x[i] = (float)((s >> 40) * (1.0 / 16777216.0)) - 0.5f;
+  }
+  for (int i = 0; i < N; i++) y[i] = i % 4;
+}
+
+/* Batch k of the run: a rotation of the data, so that consecutive batches differ. */
+static void step(sc_trainer *t, int k) {
+  static float batch[8 * SAMPLE];
+  static int32_t labels[8];
+  for (int i = 0; i < 8; i++) {
+    int j = (k * 3 + i) % N;
+    memcpy(batch + i * SAMPLE, x + j * SAMPLE, sizeof(float) * SAMPLE);
+    labels[i] = y[j];
+  }
+  CHECK_OK(sc_trainer_step(t, batch, labels, 8, NULL, NULL));
+}
+
+static void make(sc_model **m, sc_trainer **t) {
+  sc_schedule *s = NULL;
+  CHECK_OK(sc_model_create(MODEL, m));
+  CHECK_OK(sc_trainer_create(*m, TRAINER, t));
+  CHECK_OK(sc_schedule_create(SCHEDULE, &s));
+  CHECK_OK(sc_trainer_set_schedule(*t, s));
+  sc_schedule_destroy(s);
+}
+
+static void path(char *out, const char *name) { snprintf(out, 512, "%s/%s", dir, name); }
+
+/* The child: a fresh process loads the checkpoint into a fresh trainer and trains the rest. */
+static int resume_in_child(const char *from, const char *to) {
+  sc_model *m = NULL;
+  sc_trainer *t = NULL;
+  CHECK_OK(sc_model_create(MODEL, &m));
+  CHECK_OK(sc_trainer_create(m, TRAINER, &t));  /* no schedule, no estimator: all from the file */
+  CHECK_OK(sc_checkpoint_load(t, from));
+  for (int k = BEFORE; k < BEFORE + AFTER; k++) step(t, k);
+  CHECK_OK(sc_checkpoint_save(t, to));
+  return check_failed == 0 ? 0 : 1;
+}
+
+/* Every tensor of two models, compared bit for bit. */
+static int same_tensors(sc_model *a, sc_model *b) {
+  int64_t count = 0;
+  sc_model_param_count(a, &count);
+  float *u = malloc(sizeof(float) * 20000), *v = malloc(sizeof(float) * 20000);
+  int same = 1;
+  for (int64_t i = 0; i < count; i++) {
+    const char *name;
+    int64_t shape[4];
+    sc_model_param_info(a, i, &name, NULL, shape);
+    int64_t len = shape[0] * shape[1] * shape[2] * shape[3];
+    CHECK_OK(sc_model_param_get(a, name, u, len));
+    CHECK_OK(sc_model_param_get(b, name, v, len));
+    if (memcmp(u, v, sizeof(float) * len) != 0) { fprintf(stderr, "tensor %s differs\n", name); same = 0; }
+  }
+  free(u);
+  free(v);
+  return same;
+}
+
+static void resume(const char *self) {
+  char mid[512], straight[512], resumed[512];
+  path(mid, "mid.h5");
+  path(straight, "straight.h5");
+  path(resumed, "resumed.h5");
+  sc_model *m = NULL;
+  sc_trainer *t = NULL;
+  make(&m, &t);
+  CHECK_OK(sc_trainer_attach_lr_estimator(t, "inc=2"));
+  for (int k = 0; k < BEFORE; k++) step(t, k);
+  CHECK_OK(sc_checkpoint_save(t, mid));
+  for (int k = BEFORE; k < BEFORE + AFTER; k++) step(t, k);
+  CHECK_OK(sc_checkpoint_save(t, straight));
+  float raw_straight = NAN, smoothed_straight = NAN;
+  CHECK_OK(sc_trainer_lr_estimate(t, &raw_straight, &smoothed_straight));
+
+  char command[1200];
+  snprintf(command, sizeof command, "%s --resume %s %s", self, mid, resumed);
+  int status = system(command);
+  CHECK(status == 0, "the resuming process failed (%d)", status);
+
+  /* Final weights and statistics, bit for bit. */
+  sc_model *a = NULL, *b = NULL;
+  CHECK_OK(sc_model_create_from_checkpoint(straight, &a));
+  CHECK_OK(sc_model_create_from_checkpoint(resumed, &b));
+  if (a && b) CHECK(same_tensors(a, b), "resumed weights differ from the straight run's");
+  /* Optimizer state, schedule, generator and estimator: one more step from each is identical. */
+  sc_model *ma = NULL, *mb = NULL;
+  sc_trainer *ta = NULL, *tb = NULL;
+  CHECK_OK(sc_model_create(MODEL, &ma));
+  CHECK_OK(sc_model_create(MODEL, &mb));
+  CHECK_OK(sc_trainer_create(ma, TRAINER, &ta));
+  CHECK_OK(sc_trainer_create(mb, TRAINER, &tb));
+  CHECK_OK(sc_checkpoint_load(ta, straight));
+  CHECK_OK(sc_checkpoint_load(tb, resumed));
+  int64_t ia = 0, ib = 0;
+  CHECK_OK(sc_trainer_iteration(ta, &ia));
+  CHECK_OK(sc_trainer_iteration(tb, &ib));
+  CHECK(ia == BEFORE + AFTER && ib == ia, "iterations %lld and %lld", (long long)ia, (long long)ib);
+  float ra = NAN, sa = NAN, rb = NAN, sb = NAN;
+  CHECK_OK(sc_trainer_lr_estimate(tb, &rb, &sb));
+  CHECK(memcmp(&rb, &raw_straight, sizeof rb) == 0 && memcmp(&sb, &smoothed_straight, sizeof sb) == 0,
+        "estimator after resume %g/%g, straight %g/%g", rb, sb, raw_straight, smoothed_straight);
+  step(ta, 20);
+  step(tb, 20);
+  CHECK(same_tensors(ma, mb), "the step after the checkpoint differs: optimizer, schedule or generator state was lost");
+  CHECK_OK(sc_trainer_lr_estimate(ta, &ra, &sa));
+  CHECK_OK(sc_trainer_lr_estimate(tb, &rb, &sb));
+  CHECK(memcmp(&ra, &rb, sizeof ra) == 0, "estimates differ after one more step");
+  printf("resume: %d steps, checkpoint, %d steps in a fresh process: bit-identical to %d steps straight\n", BEFORE, AFTER,
+         BEFORE + AFTER);
+  sc_trainer_destroy(ta); sc_trainer_destroy(tb); sc_model_destroy(ma); sc_model_destroy(mb);
+  sc_model_destroy(a); sc_model_destroy(b);
+  sc_trainer_destroy(t); sc_model_destroy(m);
+}
+
+static void copy_damaged(const char *from, const char *to, long truncate_to, long flip_at) {
+  FILE *f = fopen(from, "rb");
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  rewind(f);
+  unsigned char *bytes = malloc(size);
+  CHECK(fread(bytes, 1, size, f) == (size_t)size, "read %s", from);
+  fclose(f);
+  if (flip_at >= 0) for (long i = flip_at; i < flip_at + 16 && i < size; i++) bytes[i] ^= 0x5a;
+  f = fopen(to, "wb");
+  fwrite(bytes, 1, truncate_to >= 0 ? truncate_to : size, f);
+  fclose(f);
+  free(bytes);
+}
+
+static void faults(void) {
+  char good[512], bad[512], ro[512], inside[600];
+  path(good, "good.h5");
+  path(bad, "bad.h5");
+  sc_model *m = NULL;
+  sc_trainer *t = NULL;
+  make(&m, &t);
+  step(t, 0);
+  CHECK_OK(sc_checkpoint_save(t, good));
+  float before[16 * 27], after[16 * 27];
+  CHECK_OK(sc_model_param_get(m, "conv1.weight", before, 16 * 27));
+  int64_t it_before = 0, it_after = 0;
+  sc_trainer_iteration(t, &it_before);
+
+  /* Truncated, flipped bytes in the middle and at the end, not HDF5 at all. */
+  struct stat st;
+  stat(good, &st);
+  copy_damaged(good, bad, st.st_size / 2, -1);
+  CHECK(sc_checkpoint_load(t, bad) == SC_ERR_FORMAT, "truncated: %s", sc_last_error());
+  /* Flipped bytes: either the load fails with SC_ERR_FORMAT, or (when they hit padding that
+     nothing reads) it loads exactly the saved tensors; damaged values are never loaded. */
+  sc_model *saved = NULL;
+  CHECK_OK(sc_model_create_from_checkpoint(good, &saved));
+  int detected = 0;
+  for (long at = 1024; at < st.st_size; at += st.st_size / 23) {
+    copy_damaged(good, bad, -1, at);
+    sc_model *fm = NULL;
+    sc_trainer *ft = NULL;
+    CHECK_OK(sc_model_create(MODEL, &fm));
+    CHECK_OK(sc_trainer_create(fm, TRAINER, &ft));
+    sc_status rc = sc_checkpoint_load(ft, bad);
+    CHECK(rc == SC_ERR_FORMAT || (rc == SC_OK && same_tensors(fm, saved)), "bytes flipped at %ld: %s (%s)", at,
+          sc_status_name(rc), sc_last_error());
+    detected += rc == SC_ERR_FORMAT;
+    sc_trainer_destroy(ft);
+    sc_model_destroy(fm);
+  }
+  printf("flipped bytes at 23 places: %d detected, the rest hit bytes nothing reads\n", detected);
+  CHECK(detected > 10, "only %d of 23 damaged copies were detected", detected);
+  sc_model_destroy(saved);
+  FILE *f = fopen(bad, "wb");
+  fputs("this is not an HDF5 file\n", f);
+  fclose(f);
+  CHECK_FAILS(sc_checkpoint_load(t, bad), SC_ERR_FORMAT, "not an HDF5 file");
+  CHECK_FAILS(sc_checkpoint_load(t, "/nonexistent/x.h5"), SC_ERR_IO, "/nonexistent/x.h5");
+  CHECK_FAILS(sc_checkpoint_load(t, NULL), SC_ERR_INVALID_ARGUMENT, "path is NULL");
+
+  /* A checkpoint of another depth, and of another optimizer. */
+  sc_model *deep = NULL;
+  sc_trainer *deep_t = NULL;
+  CHECK_OK(sc_model_create("depth=20 variant=caffe input=3x8x8 classes=4 seed=11", &deep));
+  CHECK_OK(sc_trainer_create(deep, TRAINER, &deep_t));
+  CHECK_FAILS(sc_checkpoint_load(deep_t, good), SC_ERR_FORMAT, "dataset 'model/layer1.1.conv1.weight' is missing");
+  CHECK(strstr(sc_last_error(), "the checkpoint's model is 'depth=8") != NULL, "no model comparison: %s", sc_last_error());
+  sc_model *wide = NULL;
+  sc_trainer *wide_t = NULL;
+  CHECK_OK(sc_model_create("depth=8 variant=caffe input=3x8x8 classes=7 seed=11", &wide));
+  CHECK_OK(sc_trainer_create(wide, TRAINER, &wide_t));
+  CHECK_FAILS(sc_checkpoint_load(wide_t, good), SC_ERR_FORMAT, "dataset 'model/fc.weight' has shape [4, 64], expected [7, 64]");
+  sc_trainer_destroy(wide_t);
+  sc_model_destroy(wide);
+  sc_model *adam_m = NULL;
+  sc_trainer *adam_t = NULL;
+  CHECK_OK(sc_model_create(MODEL, &adam_m));
+  CHECK_OK(sc_trainer_create(adam_m, "optimizer=adam", &adam_t));
+  CHECK_OK(sc_checkpoint_save(adam_t, bad));
+  CHECK_FAILS(sc_checkpoint_load(t, bad), SC_ERR_FORMAT, "optimizer");
+
+  /* Nothing changed by any failed load. */
+  CHECK_OK(sc_model_param_get(m, "conv1.weight", after, 16 * 27));
+  sc_trainer_iteration(t, &it_after);
+  CHECK(memcmp(before, after, sizeof before) == 0 && it_before == it_after, "a failed load changed the trainer");
+
+  /* A read-only folder: the save fails and the previous checkpoint is still there and loadable. */
+  snprintf(ro, sizeof ro, "%s/readonly", dir);
+  mkdir(ro, 0755);
+  snprintf(inside, sizeof inside, "%s/ckpt.h5", ro);
+  CHECK_OK(sc_checkpoint_save(t, inside));
+  chmod(ro, 0555);
+  step(t, 1);
+  sc_status rc = sc_checkpoint_save(t, inside);
+  if (geteuid() == 0) {
+    /* root ignores directory permissions; the failure then cannot be provoked this way. */
+    printf("running as root: the read-only folder does not stop the save (%s)\n", sc_status_name(rc));
+  } else {
+    CHECK(rc == SC_ERR_IO, "save into a read-only folder: %s", sc_status_name(rc));
+  }
+  chmod(ro, 0755);
+  CHECK_OK(sc_checkpoint_load(t, inside));
+
+  /* A save whose temporary file cannot be created (a folder stands at its name; works as root
+     too): SC_ERR_IO, and the previous checkpoint is intact and loadable. */
+  char blocker[700];
+  snprintf(blocker, sizeof blocker, "%s.tmp.%d", inside, (int)getpid());
+  mkdir(blocker, 0755);
+  step(t, 2);
+  CHECK_FAILS(sc_checkpoint_save(t, inside), SC_ERR_IO, "cannot create");
+  rmdir(blocker);
+  CHECK_OK(sc_checkpoint_load(t, inside));
+
+  /* A save into a missing folder fails with SC_ERR_IO and leaves nothing behind. */
+  CHECK_FAILS(sc_checkpoint_save(t, "/nonexistent-folder/ckpt.h5"), SC_ERR_IO, "/nonexistent-folder/ckpt.h5");
+
+  /* A child killed while it saves again and again: the last complete checkpoint stays loadable. */
+  char target[512];
+  path(target, "killed.h5");
+  CHECK_OK(sc_checkpoint_save(t, target));
+  for (int round = 0; round < 5; round++) {
+    pid_t child = fork();
+    if (child == 0) {
+      for (;;) sc_checkpoint_save(t, target);
+    }
+    usleep(20000 + 13000 * round);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    CHECK_OK(sc_checkpoint_load(t, target));
+  }
+  sc_trainer_destroy(adam_t); sc_model_destroy(adam_m);
+  sc_trainer_destroy(deep_t); sc_model_destroy(deep);
+  sc_trainer_destroy(t); sc_model_destroy(m);
+}
+
+int main(int argc, char **argv) {
+  data();
+  if (argc == 4 && strcmp(argv[1], "--resume") == 0) return resume_in_child(argv[2], argv[3]);
+  snprintf(dir, sizeof dir, "/tmp/superconv-checkpoint-test-%d", (int)getpid());
+  mkdir(dir, 0755);
+  resume(argv[0]);
+  faults();
+  char command[600];
+  snprintf(command, sizeof command, "rm -rf %s", dir);
+  if (system(command) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  return check_summary("test_checkpoint");
+}
