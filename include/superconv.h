@@ -618,7 +618,10 @@ sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const 
    estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32").
    Atomic: the file is written under a temporary name in the same folder, flushed, fsynced and
    renamed over `path`, and the folder is fsynced; a failure or a kill at any moment leaves the
-   previous file at `path` intact. A data loader's position is not part of the checkpoint.
+   previous file at `path` intact. When the trainer has trained from a loader
+   (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
+   attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
+   of the same spec (over the same data) starts at the batch the saved run would have taken next.
    Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),
    SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
 sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);

@@ -140,6 +140,39 @@ static void resume(const char *self) {
   sc_trainer_destroy(t); sc_model_destroy(m);
 }
 
+/* With a loader: a checkpoint after one epoch, loaded into a fresh trainer with a fresh loader
+   of the same spec, continues with the second epoch's batches, as the straight run does. */
+static void resume_with_loader(void) {
+  char ckpt[512];
+  path(ckpt, "loader.h5");
+  sc_dataset *d = NULL;
+  CHECK_OK(sc_dataset_from_memory(x, y, N, "3x8x8", &d));
+  const char *loader_spec = "batch=4 seed=3 augment=flip";
+  sc_model *m = NULL, *m2 = NULL;
+  sc_trainer *t = NULL, *t2 = NULL;
+  sc_loader *l = NULL, *l2 = NULL;
+  float loss;
+  double accuracy;
+  make(&m, &t);
+  CHECK_OK(sc_loader_create(d, loader_spec, &l));
+  CHECK_OK(sc_trainer_train_epoch(t, l, &loss, &accuracy));
+  CHECK_OK(sc_checkpoint_save(t, ckpt));
+  CHECK_OK(sc_trainer_train_epoch(t, l, &loss, &accuracy));
+
+  make(&m2, &t2);
+  CHECK_OK(sc_checkpoint_load(t2, ckpt));
+  CHECK_OK(sc_loader_create(d, loader_spec, &l2));
+  float loss2;
+  double accuracy2;
+  CHECK_OK(sc_trainer_train_epoch(t2, l2, &loss2, &accuracy2));
+  CHECK(memcmp(&loss, &loss2, sizeof loss) == 0 && same_tensors(m, m2),
+        "the resumed epoch differs (loss %.9g vs %.9g): the loader did not continue where it stood", loss, loss2);
+  sc_loader_destroy(l); sc_loader_destroy(l2);
+  sc_trainer_destroy(t); sc_trainer_destroy(t2);
+  sc_model_destroy(m); sc_model_destroy(m2);
+  sc_dataset_destroy(d);
+}
+
 static void copy_damaged(const char *from, const char *to, long truncate_to, long flip_at) {
   FILE *f = fopen(from, "rb");
   fseek(f, 0, SEEK_END);
@@ -283,6 +316,7 @@ int main(int argc, char **argv) {
   snprintf(dir, sizeof dir, "/tmp/superconv-checkpoint-test-%d", (int)getpid());
   mkdir(dir, 0755);
   resume(argv[0]);
+  resume_with_loader();
   faults();
   char command[600];
   snprintf(command, sizeof command, "rm -rf %s", dir);

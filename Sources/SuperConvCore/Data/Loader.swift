@@ -82,6 +82,22 @@ public final class Loader: @unchecked Sendable {
     /// Stops the background thread now (it restarts on the next `next`).
     public func pause() { stop() }
 
+    /// The epoch and the batch within it that the next `next` returns (for checkpoints).
+    public func position() -> (epoch: Int, batch: Int) {
+        stop()
+        return (producerEpoch, producerBatch)
+    }
+
+    /// Makes `batch` of `epoch` the next batch; what was prepared ahead is discarded.
+    public func seek(epoch: Int, batch: Int) throws {
+        guard epoch >= 0, (0..<batchesPerEpoch).contains(batch) else {
+            throw SuperConvError.invalidArgument("loader position epoch \(epoch), batch \(batch) is outside 0..<\(batchesPerEpoch) batches")
+        }
+        stop()
+        producerEpoch = epoch
+        producerBatch = batch
+    }
+
     /// Uses another loader's normalisation (e.g. a test loader uses the training statistics).
     public func copyNormalization(from other: Loader) throws {
         guard other.configuration.normalization == configuration.normalization,

@@ -12,6 +12,8 @@ import Glibc
 ///                         generator, estimator start
 ///   estimator/previous, estimator/latest   the estimator's last two snapshots (when attached)
 ///   estimator/values      int64: observations, and the bit patterns of smoothed and raw
+///   loader_position       int64: epoch and batch that the training loader returns next, with
+///                         the attribute loader_spec (when the trainer has trained from one)
 ///
 /// Saving writes a temporary file in the same folder, flushes and fsyncs it, renames it over the
 /// target and fsyncs the folder: a failure or a kill at any moment leaves the previous file.
@@ -52,6 +54,11 @@ public enum Checkpoint {
         try file.setAttribute("trainer_spec", trainer.configuration.spec.normalized)
         try file.setAttribute("schedule_spec", trainer.scheduleSpec ?? "")
         try file.setAttribute("estimator_spec", trainer.estimatorConfiguration?.spec.normalized ?? "")
+        try file.setAttribute("loader_spec", trainer.trainingLoader?.configuration.spec.normalized ?? "")
+        if let loader = trainer.trainingLoader {
+            let (epoch, batch) = loader.position()
+            try file.write("loader_position", integers: [Int64(epoch), Int64(batch)])
+        }
         try file.group("model")
         for p in trainer.model.parameters {
             try file.write("model/\(p.name)", floats: p.value.data, shape: p.value.shape.dimensions)
@@ -162,6 +169,15 @@ public enum Checkpoint {
             state.raw = Double(bitPattern: UInt64(bitPattern: values[2]))
             estimator = (config, state)
         }
+        let loaderText = try file.attribute("loader_spec")
+        var loaderPosition: (spec: String, epoch: Int, batch: Int)?
+        if !loaderText.isEmpty {
+            let position = try file.readIntegers("loader_position", count: 2)
+            guard position[0] >= 0, position[1] >= 0 else {
+                throw SuperConvError.format("\(path): dataset 'loader_position' holds \(position)")
+            }
+            loaderPosition = (loaderText, Int(position[0]), Int(position[1]))
+        }
         // Everything is read and checked: apply.
         let rng = RandomGenerator(state: (UInt64(bitPattern: counters[2]), UInt64(bitPattern: counters[3]),
                                           UInt64(bitPattern: counters[4]), UInt64(bitPattern: counters[5])))
@@ -171,6 +187,7 @@ public enum Checkpoint {
                                           optimizerSteps: Int(counters[1]), random: rng, iteration: Int(counters[0]),
                                           schedule: schedule?.schedule ?? fixed, estimator: nil))
         trainer.scheduleSpec = schedule?.spec.normalized
+        trainer.pendingLoaderPosition = loaderPosition
         if let (config, state) = estimator {
             trainer.restoreEstimator(config, state, start: Int(counters[6]))
         } else {

@@ -19,6 +19,10 @@ public final class Trainer {
     private var watched: [Parameter] = []
     private var snapshot: [Float] = []
     var estimatorStart = 0
+    /// The loader of the last training epoch, whose position checkpoints record, and a position
+    /// read from a checkpoint, applied when training continues with a loader of the same spec.
+    weak var trainingLoader: Loader?
+    var pendingLoaderPosition: (spec: String, epoch: Int, batch: Int)?
     /// Batch buffers for training from a loader, grown to the largest batch.
     var batchX: Tensor
     var batchLabels: LabelBuffer

@@ -19,7 +19,12 @@ extension Trainer {
     /// Trains on batches from `loader` until the end of its current epoch. Returns the mean
     /// training loss and accuracy over the epoch's samples.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
-        try forEachBatch(of: loader) { n in
+        if let pending = pendingLoaderPosition, pending.spec == loader.configuration.spec.normalized {
+            try loader.seek(epoch: pending.epoch, batch: pending.batch)
+        }
+        pendingLoaderPosition = nil
+        trainingLoader = loader
+        return try forEachBatch(of: loader) { n in
             let lr = schedule.values(at: iteration).learningRate
             let outcome = try step(batchX.data, labels: batchLabels.data, count: n)
             progress(iteration, lr, outcome.loss, Float(outcome.correct) / Float(n))
