@@ -8,7 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-swift test-c demo bench clean
+.PHONY: all deps build test test-swift test-c test-python demo bench clean
 
 all: build
 
@@ -36,7 +36,12 @@ test-c: $(C_TESTS)
 test-swift: deps
 	swift test -c release --scratch-path .build-test
 
-test: test-swift test-c
+# The Python tests need pytest, numpy and h5py; they are installed from PyPI when missing.
+test-python: build
+	@python3 -c "import pytest, numpy, h5py" 2>/dev/null || python3 -m pip install -q pytest numpy h5py
+	python3 -m pytest -q Tests/python
+
+test: test-swift test-c test-python
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)
