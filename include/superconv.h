@@ -71,6 +71,10 @@
  *   see sc_set_num_threads. sc_last_error() is per thread.
  *
  * Determinism.  The same specs, seed, inputs and thread count give bit-identical results.
+ *
+ * fork().  A child process forked after the library has started its threads may go on using
+ *   every handle it inherited: the worker pool and loader threads are started afresh in the
+ *   child (the parent's are not there), with the same results.
  */
 #ifndef SUPERCONV_H
 #define SUPERCONV_H
@@ -639,6 +643,21 @@ sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
 
 /* A model for inference from a checkpoint: built from its model_spec, with its tensors. */
 sc_status sc_model_create_from_checkpoint(const char *path, sc_model **out);
+
+/* Starts recording the trainer's run to the HDF5 file at `path` (replacing it), or with path
+   NULL stops recording. The run file holds, as attributes, format ("superconv-run"),
+   format_version, model_spec, trainer_spec and schedule_spec, and the datasets
+     iterations/iteration, lr, momentum, loss, accuracy, time, lr_estimate, lr_estimate_smoothed
+     evaluations/iteration, loss, accuracy, time
+   one row per training step and per evaluation (sc_trainer_evaluate, _evaluate_loader,
+   _evaluate_dataset); time in seconds since recording began; estimates NaN without an
+   estimator. Range tests are not recorded. The file is rewritten atomically at every
+   evaluation, every flush_every steps (spec key, default 100) and when recording stops, so a
+   run killed midway keeps its records up to the last rewrite. A step never fails because the
+   record cannot be written (its update has been applied); the first such failure is returned
+   when recording stops. Recording keeps every row in memory (a few dozen bytes a step).
+   Errors: SC_ERR_IO (the file cannot be written, checked at once), SC_ERR_INVALID_ARGUMENT. */
+sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
 
 #ifdef __cplusplus
 }

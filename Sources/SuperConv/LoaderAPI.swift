@@ -99,6 +99,7 @@ public func sc_trainer_evaluate_loader(_ t: OpaquePointer?, _ l: OpaquePointer?,
     exported("sc_trainer_evaluate_loader") {
         let trainer = try resolveTrainer(t).usable()
         let result = try trainer.evaluate(try resolveLoader(l).loader)
+        try recordEvaluation(trainer, loss: Float(result.loss), accuracy: result.accuracy)
         meanLoss?.pointee = Float(result.loss)
         accuracy?.pointee = result.accuracy
     }
@@ -115,6 +116,7 @@ public func sc_trainer_evaluate_dataset(_ t: OpaquePointer?, _ d: OpaquePointer?
             throw SuperConvError.invalidArgument("evaluation takes every sample once, in order, unaugmented: drop augment, shuffle and drop_last")
         }
         let result = try trainer.evaluate(try Loader(dataset: dataset, configuration: config))
+        try recordEvaluation(trainer, loss: Float(result.loss), accuracy: result.accuracy)
         meanLoss?.pointee = Float(result.loss)
         accuracy?.pointee = result.accuracy
     }

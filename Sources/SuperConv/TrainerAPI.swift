@@ -81,7 +81,9 @@ public func sc_trainer_evaluate(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?,
     exported("sc_trainer_evaluate") {
         let trainer = try resolveTrainer(t).usable()
         let (x, labels, n) = try batchArguments(x, labels, n, maximum: Int(Int32.max) / trainer.model.sampleSize)
-        report(try trainer.evaluate(x, labels: labels, count: n), loss, correct)
+        let outcome = try trainer.evaluate(x, labels: labels, count: n)
+        try recordEvaluation(trainer, loss: outcome.loss, accuracy: Double(outcome.correct) / Double(n))
+        report(outcome, loss, correct)
     }
 }
 

@@ -48,7 +48,13 @@ extension Trainer {
             throw SuperConvError.invalidArgument("n = \(n) training samples; the range test's batch needs \(config.batch)")
         }
         let saved = saveState()
-        defer { restoreState(saved) }
+        // The sweep leaves no trace, in the run record either.
+        let savedRecorder = recorder
+        recorder = nil
+        defer {
+            restoreState(saved)
+            recorder = savedRecorder
+        }
         let sweep = RampSchedule(exponential: config.exponential, baseLearningRate: config.minLearningRate,
                                  maxLearningRate: config.maxLearningRate, maxIterations: config.iterations - 1,
                                  momentum: Double(saved.schedule.values(at: saved.iteration).momentum))

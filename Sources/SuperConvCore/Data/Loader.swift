@@ -45,8 +45,10 @@ public final class Loader: @unchecked Sendable {
     // the producer overran the ring), while atomic loads are always fresh.
     private let filled = Atomic<Int>(0), head = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    /// Condition 0: a batch is ready; condition 1: a slot is free.
-    private let monitor = Monitor(conditions: 2)
+    /// Condition 0: a batch is ready; condition 1: a slot is free. Replaced after a fork.
+    private var monitor = Monitor(conditions: 2)
+    /// The fork generation the producer thread was started in (see `Threads.forkGeneration`).
+    private var threadGeneration = 0
     private static let ready = 0, space = 1
     private var thread: pthread_t?
     /// Where the producer is: the epoch and batch it prepares next.
@@ -148,7 +150,9 @@ public final class Loader: @unchecked Sendable {
     // MARK: Producer
 
     private func start() {
+        forgetThreadAfterFork()
         guard thread == nil else { return }
+        threadGeneration = Threads.forkGeneration
         var t = pthread_t()
         // Unretained: the thread must not keep the loader alive, or deinit (which stops and
         // joins it) would never run. The loader outlives its thread.
@@ -164,6 +168,7 @@ public final class Loader: @unchecked Sendable {
     /// Stops the producer and discards what it prepared; the next `next` restarts it where the
     /// consumer stands.
     private func stop() {
+        forgetThreadAfterFork()
         guard let t = thread else { return }
         monitor.lock()
         stopping.store(true, ordering: .releasing)
@@ -172,7 +177,22 @@ public final class Loader: @unchecked Sendable {
         pthread_join(t, nil)
         thread = nil
         stopping.store(false, ordering: .releasing)
-        // Rewind the producer to the first batch not yet consumed.
+        discardPrepared()
+    }
+
+    /// In a forked child the producer does not exist and its mutex may be held: start afresh
+    /// from the first batch not yet consumed. The old monitor is leaked on purpose: destroying
+    /// a condition variable that had waiters in the parent would wait for them forever.
+    private func forgetThreadAfterFork() {
+        guard thread != nil, threadGeneration != Threads.forkGeneration else { return }
+        thread = nil
+        _ = Unmanaged.passRetained(monitor)
+        monitor = Monitor(conditions: 2)
+        discardPrepared()
+    }
+
+    /// Rewinds the producer to the first batch not yet consumed and empties the ring.
+    private func discardPrepared() {
         for _ in 0..<filled.load(ordering: .acquiring) {
             if producerBatch == 0 { producerEpoch -= 1; producerBatch = batchesPerEpoch }
             producerBatch -= 1

@@ -30,10 +30,29 @@ public enum Threads {
 
     public static var count: Int { configured }
 
+    /// Counts forks into child processes. A child has only the thread that forked: pools and
+    /// loader threads of the parent are gone there, and whoever holds one must start afresh.
+    nonisolated(unsafe) static var forkGeneration = 0
+    nonisolated(unsafe) private static var forkHandlerInstalled = false
+
+    /// In a forked child: forget the parent's pool and re-create the lock, which another
+    /// thread may have held at the fork. The old pool is leaked on purpose: its threads do not
+    /// exist here, and destroying its condition variables would wait for their waiters forever.
+    private static let afterForkInChild: @convention(c) () -> Void = {
+        pthread_mutex_init(Threads.poolLock, nil)
+        if let old = Threads.currentPool { _ = Unmanaged.passRetained(old) }
+        Threads.currentPool = nil
+        Threads.forkGeneration += 1
+    }
+
     /// The pool for the current setting, created on first use.
     static var pool: WorkerPool {
         pthread_mutex_lock(poolLock)
         defer { pthread_mutex_unlock(poolLock) }
+        if !forkHandlerInstalled {
+            pthread_atfork(nil, nil, afterForkInChild)
+            forkHandlerInstalled = true
+        }
         if let pool = currentPool, pool.size == configured { return pool }
         currentPool?.shutdown()
         let pool = WorkerPool(size: configured)

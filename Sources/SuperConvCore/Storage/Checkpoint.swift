@@ -24,30 +24,10 @@ public enum Checkpoint {
     static let version = "1"
 
     public static func save(_ trainer: Trainer, to path: String) throws {
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let temporary = path + ".tmp.\(getpid())"
-        do {
-            try write(trainer, to: temporary)
-            try syncFile(temporary)
-            guard rename(temporary, path) == 0 else {
-                throw SuperConvError.io("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            unlink(temporary)
-            throw error
-        }
-        try syncFile(directory.isEmpty ? "/" : directory)
+        try AtomicFile.write(path) { try write(trainer, to: $0) }
     }
 
-    private static func syncFile(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw SuperConvError.io("cannot open \(path) to sync it: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw SuperConvError.io("cannot sync \(path): \(String(cString: strerror(errno)))") }
-    }
-
-    private static func write(_ trainer: Trainer, to path: String) throws {
-        let file = try HDF5File.create(path)
+    private static func write(_ trainer: Trainer, to file: HDF5File) throws {
         try file.setAttribute("format", format)
         try file.setAttribute("format_version", version)
         try file.setAttribute("model_spec", trainer.model.configuration.spec.normalized)
@@ -88,7 +68,6 @@ public enum Checkpoint {
                                                           Int64(bitPattern: estimator.smoothed.bitPattern),
                                                           Int64(bitPattern: estimator.raw.bitPattern)])
         }
-        try file.flush()
     }
 
     /// Opens a checkpoint and checks its format tag and version.

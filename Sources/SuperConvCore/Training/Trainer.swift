@@ -19,6 +19,8 @@ public final class Trainer {
     private var watched: [Parameter] = []
     private var snapshot: [Float] = []
     var estimatorStart = 0
+    /// Where steps and evaluations are recorded, when recording.
+    public var recorder: RunRecorder?
     /// The loader of the last training epoch, whose position checkpoints record, and a position
     /// read from a checkpoint, applied when training continues with a loader of the same spec.
     weak var trainingLoader: Loader?
@@ -81,7 +83,9 @@ public final class Trainer {
             if let config = estimatorConfiguration, (iteration - estimatorStart) % config.interval == 0 {
                 try observeEstimator(learningRate: Double(hyper.learningRate))
             }
-            return Outcome(loss: result.loss, correct: result.correct)
+            let outcome = Outcome(loss: result.loss, correct: result.correct)
+            recorder?.recordStep(self, iteration: iteration, hyper: hyper, outcome: outcome, batch: n)
+            return outcome
         } catch {
             model.random.generator = rngBefore
             throw error

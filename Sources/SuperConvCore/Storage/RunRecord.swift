@@ -1,0 +1,116 @@
+import Glibc
+
+/// A training run's records, kept in memory and written to an HDF5 run file:
+///   attributes  format ("superconv-run"), format_version, model_spec, trainer_spec,
+///               schedule_spec
+///   iterations/{iteration, lr, momentum, loss, accuracy, time, lr_estimate, lr_estimate_smoothed}
+///   evaluations/{iteration, loss, accuracy, time}
+/// one row per training step and per evaluation; time in seconds since recording began;
+/// estimates NaN when no estimator is attached or before its third snapshot. The file is
+/// rewritten atomically (temporary file, fsync, rename) at every evaluation, every `flushEvery`
+/// steps and when recording stops, so a run killed midway keeps its records up to the last
+/// flush.
+public final class RunRecorder {
+    public let path: String
+    public let flushEvery: Int
+    private let start: Double
+    private var steps: [[Double]] = Array(repeating: [], count: 8)
+    private var evaluations: [[Double]] = Array(repeating: [], count: 4)
+    private var unflushed = 0
+    /// The first failure to write the file during steps; steps themselves never fail because of
+    /// the record (their update has been applied), so it is reported when recording stops.
+    public private(set) var failure: SuperConvError?
+
+    public init(path: String, flushEvery: Int) throws {
+        self.path = path
+        self.flushEvery = flushEvery
+        start = RunRecorder.now()
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    func recordStep(_ trainer: Trainer, iteration: Int, hyper: StepHyperparameters, outcome: Trainer.Outcome, batch: Int) {
+        let ready = (trainer.estimator?.observations ?? 0) >= 3
+        let row = [Double(iteration), Double(hyper.learningRate), Double(hyper.momentum), Double(outcome.loss),
+                   Double(outcome.correct) / Double(batch), RunRecorder.now() - start,
+                   ready ? trainer.estimator!.raw : .nan, ready ? trainer.estimator!.smoothed : .nan]
+        for (i, value) in row.enumerated() { steps[i].append(value) }
+        unflushed += 1
+        if unflushed >= flushEvery {
+            do { try flush(trainer) } catch let error as SuperConvError { failure = failure ?? error } catch {}
+        }
+    }
+
+    public func recordEvaluation(_ trainer: Trainer, loss: Double, accuracy: Double) throws {
+        let row = [Double(trainer.iteration), loss, accuracy, RunRecorder.now() - start]
+        for (i, value) in row.enumerated() { evaluations[i].append(value) }
+        try flush(trainer)
+    }
+
+    public func flush(_ trainer: Trainer) throws {
+        try AtomicFile.write(path) { file in
+            try file.setAttribute("format", "superconv-run")
+            try file.setAttribute("format_version", "1")
+            try file.setAttribute("model_spec", trainer.model.configuration.spec.normalized)
+            try file.setAttribute("trainer_spec", trainer.configuration.spec.normalized)
+            try file.setAttribute("schedule_spec", trainer.scheduleSpec ?? "")
+            try file.group("iterations")
+            for (name, column) in zip(["iteration", "lr", "momentum", "loss", "accuracy", "time", "lr_estimate",
+                                       "lr_estimate_smoothed"], steps) {
+                try write(file, "iterations/" + name, column, integer: name == "iteration")
+            }
+            try file.group("evaluations")
+            for (name, column) in zip(["iteration", "loss", "accuracy", "time"], evaluations) {
+                try write(file, "evaluations/" + name, column, integer: name == "iteration")
+            }
+        }
+        unflushed = 0
+    }
+
+    private func write(_ file: HDF5File, _ name: String, _ column: [Double], integer: Bool) throws {
+        if integer {
+            try file.write(name, integers: column.map { Int64($0) })
+        } else {
+            let values = column.map(Float.init)
+            try values.withUnsafeBufferPointer {
+                try file.write(name, floats: $0.baseAddress ?? UnsafePointer(bitPattern: 4)!, shape: [values.count])
+            }
+        }
+    }
+}
+
+/// Writes an HDF5 file atomically: to a temporary file in the same folder, fsynced, renamed over
+/// the target, the folder fsynced. Any failure removes the temporary file and leaves the
+/// previous file at `path` as it was.
+enum AtomicFile {
+    static func write(_ path: String, _ body: (HDF5File) throws -> Void) throws {
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let temporary = path + ".tmp.\(getpid())"
+        do {
+            do {
+                let file = try HDF5File.create(temporary)
+                try body(file)
+                try file.flush()
+            }  // closed here, before it is synced and renamed
+            try sync(temporary)
+            guard rename(temporary, path) == 0 else {
+                throw SuperConvError.io("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try sync(directory.isEmpty ? "/" : directory)
+    }
+
+    private static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw SuperConvError.io("cannot open \(path) to sync it: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SuperConvError.io("cannot sync \(path): \(String(cString: strerror(errno)))") }
+    }
+}
