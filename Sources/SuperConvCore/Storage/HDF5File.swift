@@ -8,6 +8,25 @@ import Glibc
 /// validates presence, rank, shape, type and checksum before it hands anything back, and every
 /// failure names the file and the dataset.
 final class HDF5File {
+    /// HDF5's error stack of the last failed call on this thread, as "; HDF5: a; b" (printing
+    /// to stderr is off, so this is where its diagnosis goes).
+    static func errorStack() -> String {
+        final class Messages { var items: [String] = [] }
+        let messages = Messages()
+        let walker: H5E_walk2_t = { _, description, context in
+            if let description, let text = description.pointee.desc {
+                let line = String(cString: text).split(whereSeparator: \.isNewline).joined(separator: " ")
+                Unmanaged<Messages>.fromOpaque(context!).takeUnretainedValue().items.append(line)
+            }
+            return 0
+        }
+        withExtendedLifetime(messages) {
+            _ = H5Ewalk2(hid_t(0), H5E_WALK_DOWNWARD, walker, Unmanaged.passUnretained(messages).toOpaque())
+        }
+        H5Eclear2(hid_t(0))
+        return messages.items.isEmpty ? "" : "; HDF5: " + messages.items.prefix(4).joined(separator: "; ")
+    }
+
     let path: String
     private let id: hid_t
 
@@ -21,7 +40,7 @@ final class HDF5File {
     static func create(_ path: String) throws -> HDF5File {
         sc_h5_silence_errors()
         let id = H5Fcreate(path, sc_h5f_acc_trunc(), sc_h5p_default(), sc_h5p_default())
-        guard id >= 0 else { throw SuperConvError.io("cannot create \(path)") }
+        guard id >= 0 else { throw SuperConvError.io("cannot create \(path)\(errorStack())") }
         return HDF5File(path: path, id: id)
     }
 
@@ -34,7 +53,7 @@ final class HDF5File {
             throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)")
         }
         let id = H5Fopen(path, sc_h5f_acc_rdonly(), sc_h5p_default())
-        guard id >= 0 else { throw SuperConvError.format("\(path): HDF5 cannot open it (damaged)") }
+        guard id >= 0 else { throw SuperConvError.format("\(path): HDF5 cannot open it (damaged)\(errorStack())") }
         return HDF5File(path: path, id: id)
     }
 
@@ -63,7 +82,7 @@ final class HDF5File {
         guard dataset >= 0 else { throw SuperConvError.io("\(path): cannot create dataset '\(name)'") }
         defer { H5Dclose(dataset) }
         guard H5Dwrite(dataset, type, sc_h5s_all(), sc_h5s_all(), sc_h5p_default(), data) >= 0 else {
-            throw SuperConvError.io("\(path): cannot write dataset '\(name)' (disk full?)")
+            throw SuperConvError.io("\(path): cannot write dataset '\(name)'\(HDF5File.errorStack())")
         }
         var checksum = Int64(checksum(data, bytes))
         let scalar = H5Screate(H5S_SCALAR)
@@ -168,7 +187,7 @@ final class HDF5File {
             throw SuperConvError.format("\(path): dataset '\(name)' has the wrong type")
         }
         guard H5Dread(dataset, memoryType, sc_h5s_all(), sc_h5s_all(), sc_h5p_default(), out) >= 0 else {
-            throw SuperConvError.format("\(path): dataset '\(name)' is damaged (read failed)")
+            throw SuperConvError.format("\(path): dataset '\(name)' is damaged (read failed)\(HDF5File.errorStack())")
         }
         var stored: Int64 = -1
         guard H5Aexists(dataset, "crc32") > 0 else { throw SuperConvError.format("\(path): dataset '\(name)' has no checksum") }
