@@ -8,7 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-swift test-c test-python demo bench clean
+.PHONY: all deps build test test-swift test-c test-python test-install install demo bench clean
 
 all: build
 
@@ -41,7 +41,7 @@ test-python: build
 	@python3 -c "import pytest, numpy, h5py" 2>/dev/null || python3 -m pip install -q pytest numpy h5py
 	python3 -m pytest -q Tests/python
 
-test: test-swift test-c test-python
+test: test-swift test-c test-install test-python
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)
@@ -61,6 +61,32 @@ $(OUT)/loader_throughput: benchmarks/loader_throughput.c include/superconv.h bui
 bench: $(OUT)/train_throughput $(OUT)/loader_throughput
 	benchmarks/run_throughput.sh $(OUT)/train_throughput
 	$(OUT)/loader_throughput
+
+# Installs the library (with its SONAME links), the header and superconv.pc under PREFIX.
+PREFIX ?= /usr/local
+ABI := 1
+VERSION := 0.1.0
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libsuperconv.so.$(VERSION)
+	ln -sf libsuperconv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libsuperconv.so.$(ABI)
+	ln -sf libsuperconv.so.$(ABI) $(DESTDIR)$(PREFIX)/lib/libsuperconv.so
+	install -m 644 include/superconv.h $(DESTDIR)$(PREFIX)/include/superconv.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bindings/c/superconv.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/superconv.pc
+
+# Installs into a scratch prefix and builds the C example against that copy through pkg-config.
+test-install: build
+	@rm -rf $(OUT)/prefix && mkdir -p $(OUT)
+	$(MAKE) --no-print-directory install PREFIX=$(abspath $(OUT)/prefix) >/dev/null
+	PKG_CONFIG_PATH=$(abspath $(OUT)/prefix)/lib/pkgconfig $(CC) $(CFLAGS) bindings/c/examples/train_fashion_mnist.c \
+	  -o $(OUT)/installed_example $$(PKG_CONFIG_PATH=$(abspath $(OUT)/prefix)/lib/pkgconfig pkg-config --cflags --libs superconv)
+	@ldd $(OUT)/installed_example | grep -q "$(abspath $(OUT)/prefix)/lib/libsuperconv.so.$(ABI)" \
+	  && echo "install: the example links the installed libsuperconv.so.$(ABI)" \
+	  || { echo "install: the example does not link the installed copy"; exit 1; }
+	cd $(OUT) && ./installed_example --depth 8 --train 512 --batch 64 --epochs 2 --max-lr 0.1 --checkpoint installed.h5 > installed.log \
+	  && ./installed_example --depth 8 --train 512 --batch 64 --epochs 3 --max-lr 0.1 --checkpoint installed.h5 --resume 1 >> installed.log \
+	  && grep -q "resumed from installed.h5 at iteration 16" installed.log && grep -q "^epoch 3 " installed.log \
+	  && echo "install: the installed example trains, checkpoints and resumes"
 
 clean:
 	rm -rf .build .build-test $(OUT)

@@ -2,6 +2,10 @@
  *
  *   train_fashion_mnist [--data DIR] [--depth 20] [--variant caffe|he-a] [--epochs 2]
  *                       [--train N] [--batch 128] [--max-lr 1] [--threads T]
+ *                       [--checkpoint PATH] [--resume 0|1]
+ *
+ * A checkpoint is saved after every epoch (default superconv-fashion-mnist.h5); with --resume 1
+ * training continues from it (weights, optimizer, schedule, data order) for the epochs left.
  *
  * The data are the IDX files of Debian's dataset-fashion-mnist package. Inputs get the paper's
  * preprocessing: the per-pixel mean of the training images subtracted, no scaling. The learning
@@ -30,6 +34,8 @@ int main(int argc, char **argv) {
   int depth = 20, epochs = 2, batch = 128, threads = 0;
   long train_limit = 0;
   double max_lr = 1.0;
+  const char *checkpoint = "superconv-fashion-mnist.h5";
+  int resume = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--data")) dir = argv[i + 1];
     else if (!strcmp(argv[i], "--depth")) depth = atoi(argv[i + 1]);
@@ -39,6 +45,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--max-lr")) max_lr = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--checkpoint")) checkpoint = argv[i + 1];
+    else if (!strcmp(argv[i], "--resume")) resume = atoi(argv[i + 1]);
     else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
   }
   sc_status rc;
@@ -74,7 +82,15 @@ int main(int argc, char **argv) {
          sc_model_spec(model), sc_schedule_spec(schedule), sc_loader_spec(loader), (long long)samples,
          (long long)batches, sc_get_num_threads());
 
-  for (int epoch = 1; epoch <= epochs; epoch++) {
+  int first_epoch = 1;
+  if (resume) {
+    if ((rc = sc_checkpoint_load(trainer, checkpoint)) != SC_OK) return fail("sc_checkpoint_load", rc);
+    int64_t iteration = 0;
+    sc_trainer_iteration(trainer, &iteration);
+    first_epoch = (int)(iteration / batches) + 1;
+    printf("resumed from %s at iteration %lld\n", checkpoint, (long long)iteration);
+  }
+  for (int epoch = first_epoch; epoch <= epochs; epoch++) {
     float loss, test_loss;
     double accuracy, test_accuracy;
     if ((rc = sc_trainer_train_epoch(trainer, loader, &loss, &accuracy)) != SC_OK) return fail("sc_trainer_train_epoch", rc);
@@ -83,6 +99,7 @@ int main(int argc, char **argv) {
     printf("epoch %d  train loss %.4f  train accuracy %.2f%%  test loss %.4f  test accuracy %.2f%%\n", epoch, loss,
            100 * accuracy, test_loss, 100 * test_accuracy);
     fflush(stdout);
+    if ((rc = sc_checkpoint_save(trainer, checkpoint)) != SC_OK) return fail("sc_checkpoint_save", rc);
   }
   sc_schedule_destroy(schedule);
   sc_trainer_destroy(trainer);
