@@ -1,0 +1,108 @@
+"""The Python package: objects over handles, errors as exceptions, no copies where none are
+needed, closing twice, and the convenience layer (fit, range_test)."""
+import math
+
+import numpy as np
+import pytest
+
+import superconv as sc
+
+
+def small_model(**keys):
+    return sc.Model(depth=8, variant="he-a", input="1x8x8", classes=3, **keys)
+
+
+def data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.standard_normal((n, 1, 8, 8)).astype(np.float32) + y[:, None, None, None] * 0.5
+    return x, y
+
+
+def test_model_state_dict_round_trip_and_forward():
+    with small_model() as m:
+        state = m.state_dict()
+        assert list(state)[0] == "conv1.weight" and state["conv1.weight"].shape == (16, 1, 3, 3)
+        assert state["fc.weight"].shape == (3, 64) and "layer3.0.bn2.running_var" in state
+        state["fc.bias"] = np.array([1, 2, 3], dtype=np.float32)
+        m.load_state_dict({"fc.bias": state["fc.bias"]})
+        np.testing.assert_array_equal(m.state_dict()["fc.bias"], [1, 2, 3])
+        assert m(data()[0]).shape == (24, 3)
+        assert "depth=8 variant=he-a" in repr(m)
+
+
+def test_close_twice_and_use_after_close():
+    m = small_model()
+    m.close()
+    m.close()
+    assert "closed" in repr(m)
+    with pytest.raises(sc.StateError):
+        m.state_dict()
+
+
+def test_errors_carry_the_library_message():
+    with pytest.raises(sc.InvalidArgumentError, match="unknown key 'dept'") as info:
+        sc.Model(dept=20)
+    assert isinstance(info.value, ValueError)
+    m = small_model()
+    with pytest.raises(sc.ShapeError, match="'fc.bias' has 3 floats, len is 2"):
+        m.load_state_dict({"fc.bias": np.zeros(2)})
+    t = sc.Trainer(m)
+    x, y = data()
+    x[0, 0, 0, 0] = np.inf
+    with pytest.raises(sc.NonFiniteError, match="weights unchanged"):
+        t.step(x, y)
+    assert t.iteration == 0
+    with pytest.raises(sc.SuperconvIOError, match="/nonexistent.h5"):
+        sc.load_checkpoint(t, "/nonexistent.h5")
+
+
+def test_optimizer_updates_in_place_without_copies():
+    w = np.ones(4, dtype=np.float32)
+    address = w.ctypes.data
+    with sc.Optimizer(4, optimizer="sgd", form="pytorch", weight_decay=0) as o:
+        o.step(w, np.full(4, 2.0), lr=0.5, momentum=0.0)
+        assert w.ctypes.data == address
+        np.testing.assert_array_equal(w, np.zeros(4))
+        with pytest.raises(TypeError, match="C-contiguous float32"):
+            o.step(np.ones(8, dtype=np.float32)[::2], np.ones(4), lr=0.1)
+        with pytest.raises(TypeError):
+            o.step(np.ones(4, dtype=np.float64), np.ones(4), lr=0.1)
+        state, steps = o.state
+        assert state.shape == (4,) and steps == 1
+
+
+def test_schedule_estimator_and_range_test():
+    s = sc.Schedule(policy="triangular", base_lr=0.1, max_lr=3, stepsize=5000)
+    assert s(5000)[0] == pytest.approx(3)
+    lr, momentum = s.table(0, 3)
+    assert lr.shape == (3,) and momentum[0] == pytest.approx(0.9)
+    e = sc.LREstimator()
+    theta = np.array([1.0, -2.0])
+    for _ in range(3):
+        raw, smoothed = e.observe(theta, 0.05)
+        theta = theta - 0.05 * 4.0 * theta
+    assert raw == pytest.approx(0.25, rel=1e-4)
+    r = sc.RangeTest()
+    for i in range(60):
+        r.record(0.01 + 0.05 * i, 2.0 - 0.01 * i, test_acc=min(0.9, 0.3 + 0.05 * i))
+    verdict, evidence = r.verdict()
+    assert verdict == "likely" and "peaks" in evidence
+    assert len(r) == 60 and r.points()["lr"].shape == (60,)
+    assert math.isfinite(r.analysis()["valley"])
+
+
+def test_dataset_loader_and_fit():
+    x, y = data(40)
+    d = sc.Dataset.from_arrays(x, y)
+    assert d.info() == {"count": 40, "shape": (1, 8, 8), "classes": 3}
+    loader = sc.Loader(d, batch=8, seed=1)
+    seen = np.concatenate([labels for _, labels in loader])
+    assert len(seen) == 40 and len(loader) == 5
+    t = sc.Trainer(small_model(), weight_decay=0)
+    t.set_schedule(policy="onecycle_cosine", max_lr=0.2, total_steps=10)
+    history = t.fit(loader, epochs=2, eval_data=(x, y), progress=False)
+    assert [h["iteration"] for h in history] == [5, 10]
+    assert all(0 <= h["test_accuracy"] <= 1 for h in history)
+    rt = t.range_test(x, y, x, y, max_lr=1, iterations=12, batch=8, eval_every=4)
+    assert len(rt) == 12 and t.iteration == 10
