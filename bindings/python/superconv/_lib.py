@@ -1,9 +1,12 @@
 """Loading libsuperconv and declaring its C functions for ctypes.
 
 The library is looked up in SUPERCONV_LIBRARY, then next to this package, then in the build
-folder of a source checkout; a library whose ABI version differs from ABI_VERSION is refused.
+folder of a source checkout (around the package, or the working directory), then where the
+system finds libraries (e.g. after `make install`); a library whose ABI version differs from
+ABI_VERSION is refused, naming what was found and where.
 """
 import ctypes
+import ctypes.util
 import os
 import pathlib
 
@@ -73,14 +76,17 @@ def _candidates():
         yield pathlib.Path(os.environ["SUPERCONV_LIBRARY"])
     here = pathlib.Path(__file__).resolve().parent
     yield from sorted(here.glob("libsuperconv.so*"))
-    for parent in here.parents:
+    for parent in list(here.parents) + [pathlib.Path.cwd()]:
         yield parent / ".build" / "release" / "libsuperconv.so"
+    system = ctypes.util.find_library("superconv")
+    if system:
+        yield pathlib.Path(system)
 
 
 def load():
     tried = []
     for path in _candidates():
-        if not path.exists():
+        if not path.exists() and "/" in str(path):
             tried.append(str(path))
             continue
         lib = ctypes.CDLL(str(path))
