@@ -36,9 +36,9 @@ test-c: $(C_TESTS)
 test-swift: deps
 	swift test -c release --scratch-path .build-test
 
-# The Python tests need pytest, numpy and h5py; they are installed from PyPI when missing.
+# The Python tests need pytest, numpy, h5py and matplotlib; they are installed from PyPI when missing.
 test-python: build
-	@python3 -c "import pytest, numpy, h5py" 2>/dev/null || python3 -m pip install -q pytest numpy h5py
+	@python3 -c "import pytest, numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q pytest numpy h5py matplotlib
 	python3 -m pytest -q Tests/python
 
 test: test-swift test-c test-install test-python

@@ -419,7 +419,8 @@ sc_status sc_range_test_point(const sc_range_test *r, int64_t index, float *lr, 
      steepest_gradient       torch-lr-finder's suggestion (skip 10 first, 5 last)
      peak_lr, peak_accuracy, plateau_low, plateau_high   where accuracy peaks and the
                              contiguous lr range around the peak within plateau_tol of it
-     plateau_width           (plateau_high - plateau_low) / peak_lr
+     plateau_width           (plateau_high - plateau_low) / plateau_low: how far the plateau
+                             reaches beyond its start (robust to noise moving the peak within it)
      oscillation             mean |accuracy change| between consecutive points after the peak
      diverged_at             index of the first diverged point, -1 if none
    Errors: SC_ERR_INVALID_ARGUMENT for an unknown name (the message lists the names). */

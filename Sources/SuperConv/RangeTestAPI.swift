@@ -39,7 +39,7 @@ final class RangeTestHandle: HandleObject, SpecifiedHandle {
             return "\(scaled)"
         }
         return "accuracy peaks at \(f(r.peakAccuracy)) at lr \(f(r.peakLearningRate)) and stays within the tolerance "
-            + "from lr \(f(r.plateauLow)) to \(f(r.plateauHigh)), \(f(r.plateauWidth)) times the peak lr; "
+            + "from lr \(f(r.plateauLow)) to \(f(r.plateauHigh)) (width \(f(r.plateauWidth)) times its start); "
             + "mean change between points after the peak \(f(r.oscillation))"
             + (r.divergedAt.map { "; the loss diverged at point \($0)" } ?? "")
     }

@@ -21,6 +21,14 @@ final class RangeTestAnalysisTests: XCTestCase {
         XCTAssertEqual(report.paperMin, report.paperMax / 3, accuracy: 1e-12)
     }
 
+    /// A flat plateau whose noisy maximum happens to lie near its end is still a plateau.
+    func testPlateauWithItsPeakNearTheEndIsLikely() {
+        let report = RangeTestAnalyzer().analyze(sweep { min(0.9, 0.2 + $0) + ($0 > 2.8 ? 0.01 : 0.004 * sin(40 * $0)) })
+        XCTAssertGreaterThan(report.peakLearningRate, 2.8)
+        XCTAssertEqual(report.verdict, .likely)
+        XCTAssertEqual(report.plateauLow, 0.66, accuracy: 0.1)
+    }
+
     /// Fig. 2a: a distinct peak near 0.35, then steady decay.
     func testDistinctPeakIsUnlikely() {
         let report = RangeTestAnalyzer().analyze(sweep { max(0.1, 0.9 - 1.5 * abs($0 - 0.35)) })

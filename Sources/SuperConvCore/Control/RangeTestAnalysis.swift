@@ -48,7 +48,9 @@ public struct RangeTestReport: Sendable {
     public var verdict = Verdict.unknown
     /// Evidence of the verdict: the accuracy used (test if recorded, else train), its peak, the
     /// contiguous range of learning rates around the peak where accuracy stays within
-    /// `plateauTolerance` of it, that range's width in units of the peak lr, and the mean
+    /// `plateauTolerance` of it, that range's width in units of its lower end (a plateau from
+    /// 0.3 to 3 has width 9; measured from where accuracy first reaches the plateau, so noise
+    /// that moves the peak within a flat plateau does not change it), and the mean
     /// absolute change of accuracy between consecutive points from the peak on.
     public var peakLearningRate = Double.nan, peakAccuracy = Double.nan
     public var plateauLow = Double.nan, plateauHigh = Double.nan
@@ -81,8 +83,8 @@ public struct LossSmoother: Sendable {
 /// Analyses range-test records: smoothing, divergence, suggested learning rates and the
 /// super-convergence verdict.
 ///
-/// Verdict: with W the plateau width (in units of the peak lr) and O the oscillation,
-///   likely       W ≥ 1.5 and O ≤ tolerance  (accuracy holds over more than the peak lr again)
+/// Verdict: with W the plateau width ((high − low) / low) and O the oscillation,
+///   likely       W ≥ 1.5 and O ≤ tolerance  (accuracy holds from low to at least 2.5 × low)
 ///   unlikely     W < 0.75, or O > 2·tolerance
 ///   inconclusive otherwise; unknown without accuracy.
 public struct RangeTestAnalyzer: Sendable {
@@ -168,7 +170,7 @@ public struct RangeTestAnalyzer: Sendable {
         report.peakAccuracy = accuracy[peak]
         report.plateauLow = lrs[low]
         report.plateauHigh = lrs[high]
-        report.plateauWidth = lrs[peak] > 0 ? (lrs[high] - lrs[low]) / lrs[peak] : .nan
+        report.plateauWidth = lrs[low] > 0 ? (lrs[high] - lrs[low]) / lrs[low] : (lrs[high] > 0 ? .infinity : .nan)
         report.paperMax = lrs[high]
         report.paperMin = lrs[high] / minDivisor
         if peak < accuracy.count - 1 {
