@@ -8,7 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-swift test-c test-python test-install install demo bench clean
+.PHONY: all deps build test test-swift test-c test-python test-install install demo example bench clean
 
 all: build
 
@@ -47,8 +47,14 @@ $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/su
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-demo: $(OUT)/train_fashion_mnist
-	$(OUT)/train_fashion_mnist $(DEMO_ARGS)
+# The main job: range test, one cycle against piecewise constant, table and figures (docs/demo).
+demo: build
+	@python3 -c "import numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q numpy h5py matplotlib
+	python3 bindings/python/examples/superconvergence.py $(DEMO_ARGS)
+
+# The plain C training program.
+example: $(OUT)/train_fashion_mnist
+	$(OUT)/train_fashion_mnist $(EXAMPLE_ARGS)
 
 $(OUT)/train_throughput: benchmarks/train_throughput.c include/superconv.h build
 	@mkdir -p $(OUT)

@@ -39,6 +39,7 @@ def range_test(rt, path=None, title="LR range test"):
         k = np.isfinite(p["test_loss"])
         right.plot(p["lr"][k], p["test_loss"][k], "s--", color="tab:orange", ms=3, label="test loss")
     right.set_ylabel("loss")
+    right.set_yscale("log")  # held-out losses can spike by orders of magnitude at large rates
     for name, style in (("paper_min", ":"), ("paper_max", "--")):
         value = rt.value(name)
         if np.isfinite(value):
