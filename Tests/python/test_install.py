@@ -1,6 +1,7 @@
 """Installing the package with pip, and refusing a library of another ABI version."""
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,8 +26,10 @@ def test_pip_install_gives_an_importable_package(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(ROOT / "bindings" / "python")],
-                   check=True)
+    # From a copy: pip's build leaves build/ and *.egg-info beside the sources.
+    source = tmp_path / "package"
+    shutil.copytree(ROOT / "bindings" / "python", source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)], check=True)
     script = textwrap.dedent("""
         import superconv
         assert "site-packages" in superconv.__file__, superconv.__file__
