@@ -73,28 +73,26 @@ def training_curves(runs, path=None):
     return _save(fig, path)
 
 
-def learning_rate(runs, path=None):
-    """The learning rate of every step (the schedules compared)."""
+def _per_step(runs, column, label, path):
+    """One column of the per-step records against iteration, one line per run."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    for label, run in runs.items():
+    for name, run in runs.items():
         iterations, _, _ = _read(run)
-        ax.plot(iterations["iteration"], iterations["lr"], label=label)
+        ax.plot(iterations["iteration"], iterations[column], label=name)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel(label)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def learning_rate(runs, path=None):
+    """The learning rate of every step (the schedules compared)."""
+    return _per_step(runs, "lr", "learning rate", path)
 
 
 def estimated_lr(runs, path=None):
     """The Eq. 8 estimate against iteration (Fig. 5), for runs recorded with an estimator."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    for label, run in runs.items():
-        iterations, _, _ = _read(run)
-        ax.plot(iterations["iteration"], iterations["lr_estimate_smoothed"], label=label)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("estimated learning rate")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _per_step(runs, "lr_estimate_smoothed", "estimated learning rate", path)
 
 
 def main(argv=None):
