@@ -65,8 +65,8 @@
  * Data layout.  float32 samples in NCHW order (sample, channel, row, column); labels int32 in
  *   [0, classes). Convolution weights are OIHW, linear weights [out, in].
  *
- * Threads.  A handle must be used by one thread at a time; different handles may be used from
- *   different threads in parallel. A trainer uses its model, so a model and its trainers count
+ * Threads.  A handle must be used by one thread at a time (the exception: sc_trainer_interrupt);
+ *   different handles may be used from different threads in parallel. A trainer uses its model, so a model and its trainers count
  *   as one. The library computes with sc_get_num_threads() threads of its own pool;
  *   see sc_set_num_threads. sc_last_error() is per thread.
  *
@@ -102,7 +102,8 @@ typedef enum sc_status {
   SC_ERR_OUT_OF_MEMORY = 6,
   SC_ERR_STATE = 7,            /* the call is not valid in the object's current state */
   SC_ERR_UNSUPPORTED = 8,
-  SC_ERR_INTERNAL = 9          /* a bug in superconv; please report it with the message */
+  SC_ERR_INTERNAL = 9,         /* a bug in superconv; please report it with the message */
+  SC_INTERRUPTED = 10          /* a long call stopped early at sc_trainer_interrupt's request */
 } sc_status;
 
 /* ---------------------------------------------------------------------------------------------
@@ -124,6 +125,11 @@ const char *sc_last_error(void);
 /* The enumerator's name for a status, e.g. "SC_ERR_SHAPE"; "SC_ERR_UNKNOWN" for values outside
    the enum. Static storage. Thread-safe. */
 const char *sc_status_name(sc_status s);
+
+/* The BLAS behind the convolutions: OpenBLAS's build configuration and the core kernel it
+   chose for this CPU, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64;
+   core Haswell". Static storage; never NULL. Thread-safe. */
+const char *sc_blas_info(void);
 
 /* Sets how many threads the library computes with: a pool of n - 1 worker threads plus the
    calling thread, which run its convolutions (each worker with its own single-threaded OpenBLAS
@@ -269,6 +275,22 @@ sc_status sc_trainer_evaluate(sc_trainer *t, const float *x, const int32_t *labe
 
 /* The number of completed training steps. */
 sc_status sc_trainer_iteration(const sc_trainer *t, int64_t *iteration);
+
+/* Asks the long call running on t (sc_trainer_train_epoch, sc_trainer_evaluate_loader,
+   sc_trainer_evaluate_dataset, sc_trainer_range_test), or the next one started if none runs,
+   to stop after its current step and return SC_INTERRUPTED; the request is then spent.
+   sc_trainer_step and sc_trainer_evaluate do not look at it. What an interrupted call leaves:
+     train_epoch   the steps taken stay applied and the loader stands at the next batch, so a
+                   checkpoint saved now resumes mid-epoch and the next train_epoch finishes
+                   the epoch;
+     evaluate_*    nothing changes (an evaluated loader is put back where it was);
+     range_test    the trainer is restored as always and r keeps its previous records.
+   This is the one function that may be called on a trainer while another thread is inside
+   the library with it (like sqlite3_interrupt); e.g. a host's SIGINT-watching thread calls it
+   so that Ctrl-C can save a checkpoint. It is not async-signal-safe: call it from a thread
+   (sigwait), not from a signal handler.
+   Errors: SC_ERR_INVALID_ARGUMENT (t not a live trainer). */
+sc_status sc_trainer_interrupt(sc_trainer *t);
 
 /* ---------------------------------------------------------------------------------------------
  * Schedules: learning rate and momentum as functions of the iteration
@@ -452,8 +474,10 @@ sc_status sc_range_test_verdict(const sc_range_test *r, const char **verdict, co
      eval_every=10
      stop=1           0: sweep to the end even after divergence
    Momentum is the trainer's at its current iteration.
+   The trainer's progress callback (sc_trainer_set_progress), if any, is called after every
+   sweep step with the step's index in the sweep, its learning rate, train loss and accuracy.
    Errors: SC_ERR_INVALID_ARGUMENT (NULL, n < batch, labels, spec), SC_ERR_STATE (model
-   destroyed). */
+   destroyed), SC_INTERRUPTED (sc_trainer_interrupt; the trainer is restored and r unchanged). */
 sc_status sc_trainer_range_test(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
                                 const float *x_eval, const int32_t *labels_eval, int64_t n_eval,
                                 const char *spec, sc_range_test *r);
@@ -588,19 +612,23 @@ sc_status sc_loader_next(sc_loader *l, float *x, int32_t *labels, int64_t capaci
 sc_status sc_loader_copy_normalization(sc_loader *target, const sc_loader *source);
 
 /* Progress reports during sc_trainer_train_epoch: after every step, the iteration count, the
-   step's learning rate, the batch's loss and accuracy. Called on the calling thread. */
+   step's learning rate, the batch's loss and accuracy (and during sc_trainer_range_test; see
+   there). Called on the calling thread. */
 typedef void (*sc_progress_fn)(void *user, int64_t iteration, float lr, float loss, float accuracy);
 
 /* Registers (or with NULL removes) the trainer's progress callback; `user` is passed back. */
 sc_status sc_trainer_set_progress(sc_trainer *t, sc_progress_fn callback, void *user);
 
 /* Trains on batches of l until the end of the loader's current epoch, with the trainer's
-   schedule per iteration; writes the epoch's mean training loss and accuracy. A refused step
-   (SC_ERR_NONFINITE) ends the call; the loader then stands where the epoch was interrupted.
-   Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model. */
+   schedule per iteration; writes the epoch's mean training loss and accuracy (over the
+   batches this call trained on). A refused step (SC_ERR_NONFINITE) ends the call; the loader
+   then stands where the epoch was interrupted.
+   Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model;
+   SC_INTERRUPTED (see sc_trainer_interrupt). */
 sc_status sc_trainer_train_epoch(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
 
-/* Mean loss and accuracy over one epoch of l in inference mode. */
+/* Mean loss and accuracy over one epoch of l in inference mode. Errors: as sc_trainer_evaluate;
+   SC_INTERRUPTED (see sc_trainer_interrupt). */
 sc_status sc_trainer_evaluate_loader(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
 
 /* Mean loss and accuracy over d in inference mode, read in order through a temporary loader
@@ -657,7 +685,12 @@ sc_status sc_model_create_from_checkpoint(const char *path, sc_model **out);
    run killed midway keeps its records up to the last rewrite. A step never fails because the
    record cannot be written (its update has been applied); the first such failure is returned
    when recording stops. Recording keeps every row in memory (a few dozen bytes a step).
-   Errors: SC_ERR_IO (the file cannot be written, checked at once), SC_ERR_INVALID_ARGUMENT. */
+   With the spec key append=1 the rows already in the file up to the trainer's current
+   iteration are kept and times go on from them: the way to continue the record of a run
+   resumed from a checkpoint (rows after the checkpoint's iteration are dropped; a missing file
+   starts an empty record).
+   Errors: SC_ERR_IO (the file cannot be written, checked at once), SC_ERR_FORMAT (append=1 and
+   the file is not a run file), SC_ERR_INVALID_ARGUMENT. */
 sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
 
 #ifdef __cplusplus

@@ -8,7 +8,7 @@ nonisolated(unsafe) private let versionString: UnsafeMutablePointer<CChar> =
     strdup("\(versionMajor).\(versionMinor).\(versionPatch)")!
 
 nonisolated(unsafe) private let statusNames: [UnsafeMutablePointer<CChar>] =
-    (0...9).map { strdup(Status(rawValue: Int32($0))!.name)! }
+    (0...10).map { strdup(Status(rawValue: Int32($0))!.name)! }
 
 nonisolated(unsafe) private let unknownStatusName: UnsafeMutablePointer<CChar> = strdup("SC_ERR_UNKNOWN")!
 
@@ -23,9 +23,14 @@ public func sc_last_error() -> UnsafePointer<CChar> { lastError() }
 
 @_cdecl("sc_status_name")
 public func sc_status_name(_ status: Int32) -> UnsafePointer<CChar> {
-    guard (0...9).contains(status) else { return UnsafePointer(unknownStatusName) }
+    guard (0...10).contains(status) else { return UnsafePointer(unknownStatusName) }
     return UnsafePointer(statusNames[Int(status)])
 }
+
+nonisolated(unsafe) private let blasInfo: UnsafeMutablePointer<CChar> = strdup(blasDescription)!
+
+@_cdecl("sc_blas_info")
+public func sc_blas_info() -> UnsafePointer<CChar> { UnsafePointer(blasInfo) }
 
 @_cdecl("sc_set_num_threads")
 public func sc_set_num_threads(_ n: Int32) -> Int32 {

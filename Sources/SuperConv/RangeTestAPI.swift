@@ -154,7 +154,8 @@ public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>
                                   _ xEval: UnsafePointer<Float>?, _ labelsEval: UnsafePointer<Int32>?, _ nEval: Int64,
                                   _ spec: UnsafePointer<CChar>?, _ r: OpaquePointer?) -> Int32 {
     exported("sc_trainer_range_test") {
-        let trainer = try resolveTrainer(t).usable()
+        let handle = try resolveTrainer(t)
+        let trainer = try handle.usable()
         let records = try resolveRangeTest(r)
         let x = try required(x, "x"), labels = try required(labels, "labels")
         let limit = Int64(Int32.max) / Int64(trainer.model.sampleSize)
@@ -167,8 +168,11 @@ public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>
         let config = try RangeTestRunConfiguration(spec: specText(spec))
         try trainer.validateLabels(labels, count: Int(n))
         if let labelsEval, nEval > 0 { try trainer.validateLabels(labelsEval, count: Int(nEval)) }
+        let (callback, user) = (handle.progress, handle.progressUser)
         let points = try trainer.rangeTest(config, analyzer: records.analyzer, x: x, labels: labels, count: Int(n),
-                                           evalX: xEval, evalLabels: labelsEval, evalCount: Int(nEval))
+                                           evalX: xEval, evalLabels: labelsEval, evalCount: Int(nEval)) { i, point in
+            callback?(user, Int64(i), Float(point.learningRate), Float(point.trainLoss), Float(point.trainAccuracy))
+        }
         records.points = []
         for p in points { records.append(p) }
     }

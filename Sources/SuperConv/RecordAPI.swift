@@ -2,6 +2,7 @@ import SuperConvCore
 
 let recordSchema = SpecSchema(subject: "record", keys: [
     .init("flush_every", "100", "steps between rewrites of the run file (evaluations always rewrite it)"),
+    .init("append", "0", "1: keep the file's rows up to the trainer's iteration (continuing a resumed run)"),
 ])
 
 @_cdecl("sc_trainer_record")
@@ -16,8 +17,10 @@ public func sc_trainer_record(_ t: OpaquePointer?, _ path: UnsafePointer<CChar>?
         }
         guard let path else { return }
         let parsed = try recordSchema.parse(specText(spec))
+        let append = try parsed.choice("append", ["0", "1"]) == "1"
         let recorder = try RunRecorder(path: try pathArgument(path),
-                                       flushEvery: try parsed.int("flush_every", in: 1...Int(Int32.max)))
+                                       flushEvery: try parsed.int("flush_every", in: 1...Int(Int32.max)),
+                                       continuing: append ? trainer : nil)
         try recorder.flush(trainer)  // fails now, not later, when the file cannot be written
         trainer.recorder = recorder
     }

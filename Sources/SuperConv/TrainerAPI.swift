@@ -87,6 +87,11 @@ public func sc_trainer_evaluate(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?,
     }
 }
 
+@_cdecl("sc_trainer_interrupt")
+public func sc_trainer_interrupt(_ t: OpaquePointer?) -> Int32 {
+    exported("sc_trainer_interrupt") { try resolveTrainer(t).trainer.requestInterrupt() }
+}
+
 @_cdecl("sc_trainer_iteration")
 public func sc_trainer_iteration(_ t: OpaquePointer?, _ iteration: UnsafeMutablePointer<Int64>?) -> Int32 {
     exported("sc_trainer_iteration") {

@@ -106,3 +106,63 @@ def test_dataset_loader_and_fit():
     assert all(0 <= h["test_accuracy"] <= 1 for h in history)
     rt = t.range_test(x, y, x, y, max_lr=1, iterations=12, batch=8, eval_every=4)
     assert len(rt) == 12 and t.iteration == 10
+
+
+def test_ctrl_c_in_a_callback_stops_the_epoch_after_the_step_and_resumes():
+    x, y = data(40)
+    loader = sc.Loader(sc.Dataset.from_arrays(x, y), batch=8, seed=1)
+    t = sc.Trainer(small_model(), weight_decay=0)
+
+    def press_ctrl_c(iteration, *_):
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        t.train_epoch(loader, press_ctrl_c)
+    assert t.iteration == 2  # the two steps taken stay applied
+    t.train_epoch(loader)  # finishes the same epoch: the three batches left
+    assert t.iteration == 5
+
+
+def test_callback_errors_propagate_and_interrupt_is_spent():
+    x, y = data(40)
+    loader = sc.Loader(sc.Dataset.from_arrays(x, y), batch=8, seed=1)
+    t = sc.Trainer(small_model(), weight_decay=0)
+
+    def fail(*_):
+        raise ValueError("from the callback")
+
+    with pytest.raises(ValueError, match="from the callback"):
+        t.train_epoch(loader, fail)
+    assert t.iteration == 1
+    t.interrupt()  # no long call runs: the next one stops after one step
+    with pytest.raises(sc.Interrupted, match="interrupted at iteration 2"):
+        t.train_epoch(loader)
+    t.train_epoch(loader)
+    assert t.iteration == 5
+
+
+def test_interrupted_evaluation_and_range_test_change_nothing():
+    x, y = data(40)
+    loader = sc.Loader(sc.Dataset.from_arrays(x, y), batch=8, shuffle=0)
+    t = sc.Trainer(small_model(), weight_decay=0)
+    whole = t.evaluate(loader)
+    t.interrupt()
+    with pytest.raises(sc.Interrupted):
+        t.evaluate(loader)
+    assert t.evaluate(loader) == whole  # the loader was put back at the epoch's start
+    before = t.model.state_dict()
+
+    def stop_at_5(index, *_):
+        if index == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        t.range_test(x, y, max_lr=1, iterations=12, batch=8, callback=stop_at_5)
+    assert t.iteration == 0
+    for name, value in t.model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_blas_info_names_openblas():
+    assert "OpenBLAS" in sc.blas_info() and "core" in sc.blas_info()

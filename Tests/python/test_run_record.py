@@ -76,3 +76,38 @@ def test_killed_run_keeps_flushed_records(lib, tmp_path):
         rows = list(f["iterations/iteration"][()])
     assert len(rows) >= 9 and len(rows) % 3 == 0, rows
     assert rows == list(range(1, len(rows) + 1))
+
+
+def test_append_keeps_the_rows_up_to_a_resumed_iteration(lib, tmp_path):
+    model, trainer, schedule, args, keep = setup(lib)
+    run, checkpoint = str(tmp_path / "run.h5").encode(), str(tmp_path / "ckpt.h5").encode()
+    lib.sc_checkpoint_save.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.sc_checkpoint_load.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    assert lib.sc_trainer_record(trainer, run, b"flush_every=1") == 0
+    for _ in range(4):
+        assert lib.sc_trainer_step(trainer, *args, None, None) == 0
+    assert lib.sc_checkpoint_save(trainer, checkpoint) == 0
+    for _ in range(3):  # steps the resumed run will not contain
+        assert lib.sc_trainer_step(trainer, *args, None, None) == 0
+    assert lib.sc_trainer_record(trainer, None, None) == 0
+    with h5py.File(run, "r") as f:
+        times = f["iterations/time"][()]
+        assert list(f["iterations/iteration"][()]) == [1, 2, 3, 4, 5, 6, 7]
+
+    # A fresh trainer resumed from the checkpoint continues the record after iteration 4.
+    resumed = ctypes.c_void_p()
+    assert lib.sc_trainer_create(model, b"", ctypes.byref(resumed)) == 0
+    assert lib.sc_checkpoint_load(resumed, checkpoint) == 0
+    assert lib.sc_trainer_record(resumed, run, b"append=1 flush_every=1") == 0
+    assert lib.sc_trainer_step(resumed, *args, None, None) == 0
+    assert lib.sc_trainer_record(resumed, None, None) == 0
+    with h5py.File(run, "r") as f:
+        assert list(f["iterations/iteration"][()]) == [1, 2, 3, 4, 5]
+        kept = f["iterations/time"][()]
+        np.testing.assert_array_equal(kept[:4], times[:4])
+        assert kept[4] >= kept[3]
+
+    # append=1 on a file that is not a run file is refused and leaves it alone.
+    assert lib.sc_trainer_record(resumed, checkpoint, b"append=1") == 4  # SC_ERR_FORMAT
+    assert b"not a superconv run file" in lib.sc_last_error()
+    lib.sc_trainer_destroy(resumed)

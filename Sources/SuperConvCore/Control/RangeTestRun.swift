@@ -39,7 +39,8 @@ public struct RangeTestRunConfiguration: Sendable {
 extension Trainer {
     /// Runs the sweep on `n` training samples, evaluating on `evalCount` held-out samples
     /// (none: evalCount 0), and returns the records. The trainer's weights, statistics,
-    /// optimizer, generator, iteration and schedule are restored afterwards, on success or error.
+    /// optimizer, generator, iteration and schedule are restored afterwards, on success, error
+    /// or interrupt.
     public func rangeTest(_ config: RangeTestRunConfiguration, analyzer: RangeTestAnalyzer,
                           x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int,
                           evalX: UnsafePointer<Float>?, evalLabels: UnsafePointer<Int32>?, evalCount: Int,
@@ -81,6 +82,7 @@ extension Trainer {
             }
             points.append(point)
             progress(i, point)
+            try checkInterrupt("range test")
             if smoother.add(point.trainLoss).diverged && config.stopsOnDivergence { break }
         }
         return points

@@ -13,3 +13,11 @@ func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                 transposeB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
+
+/// The BLAS behind `sgemm`: OpenBLAS's build configuration and the core kernel it selected
+/// for this CPU, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64; core Haswell".
+public let blasDescription: String = {
+    let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
+    let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+    return "\(config); core \(core)"
+}()

@@ -151,6 +151,11 @@ final class HDF5File {
     }
 
     func readIntegers(_ name: String, count: Int) throws -> [Int64] {
+        guard count > 0 else {
+            let actual = try shape(name)
+            guard actual == [0] else { throw SuperConvError.format("\(path): dataset '\(name)' has shape \(actual), expected [0]") }
+            return []
+        }
         var values = [Int64](repeating: 0, count: count)
         try values.withUnsafeMutableBytes {
             try read(name, expecting: [count], typeClass: H5T_INTEGER, memoryType: sc_h5t_native_int64(), into: $0.baseAddress!)

@@ -21,10 +21,44 @@ public final class RunRecorder {
     /// the record (their update has been applied), so it is reported when recording stops.
     public private(set) var failure: SuperConvError?
 
-    public init(path: String, flushEvery: Int) throws {
+    /// With `continuing`, the rows already in the file at `path` up to the trainer's iteration
+    /// are kept (rows after it came from steps that a resumed checkpoint does not contain) and
+    /// times go on from the last kept row; a missing file starts an empty record.
+    public init(path: String, flushEvery: Int, continuing trainer: Trainer? = nil) throws {
         self.path = path
         self.flushEvery = flushEvery
-        start = RunRecorder.now()
+        var elapsed = 0.0
+        if let trainer, access(path, F_OK) == 0 {
+            let file = try HDF5File.open(path)
+            guard (try? file.attribute("format")) == "superconv-run" else {
+                throw SuperConvError.format("\(path) is not a superconv run file; cannot continue its record")
+            }
+            steps = try Self.rows(file, "iterations", Self.stepColumns, upTo: trainer.iteration)
+            evaluations = try Self.rows(file, "evaluations", Self.evaluationColumns, upTo: trainer.iteration)
+            elapsed = max(steps[5].last ?? 0, evaluations[3].last ?? 0)
+        }
+        start = RunRecorder.now() - elapsed
+    }
+
+    static let stepColumns = ["iteration", "lr", "momentum", "loss", "accuracy", "time", "lr_estimate",
+                              "lr_estimate_smoothed"]
+    static let evaluationColumns = ["iteration", "loss", "accuracy", "time"]
+
+    /// The columns of `group` (iteration first), without the rows after `last`.
+    private static func rows(_ file: HDF5File, _ group: String, _ names: [String], upTo last: Int) throws -> [[Double]] {
+        let count = try file.shape(group + "/iteration").first ?? 0
+        let iterations = try file.readIntegers(group + "/iteration", count: count)
+        let kept = iterations.prefix { $0 <= Int64(last) }.count
+        var columns = [iterations.prefix(kept).map(Double.init)]
+        for name in names.dropFirst() {
+            var values = [Float](repeating: 0, count: count)
+            try values.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                try file.read(group + "/" + name, floatsInto: base, shape: [count])
+            }
+            columns.append(values.prefix(kept).map(Double.init))
+        }
+        return columns
     }
 
     static func now() -> Double {
@@ -59,12 +93,11 @@ public final class RunRecorder {
             try file.setAttribute("trainer_spec", trainer.configuration.spec.normalized)
             try file.setAttribute("schedule_spec", trainer.scheduleSpec ?? "")
             try file.group("iterations")
-            for (name, column) in zip(["iteration", "lr", "momentum", "loss", "accuracy", "time", "lr_estimate",
-                                       "lr_estimate_smoothed"], steps) {
+            for (name, column) in zip(Self.stepColumns, steps) {
                 try write(file, "iterations/" + name, column, integer: name == "iteration")
             }
             try file.group("evaluations")
-            for (name, column) in zip(["iteration", "loss", "accuracy", "time"], evaluations) {
+            for (name, column) in zip(Self.evaluationColumns, evaluations) {
                 try write(file, "evaluations/" + name, column, integer: name == "iteration")
             }
         }

@@ -11,6 +11,7 @@ public enum Status: Int32, Sendable {
     case state = 7
     case unsupported = 8
     case `internal` = 9
+    case interrupted = 10
 
     /// The C enumerator's name, e.g. "SC_ERR_SHAPE".
     public var name: String {
@@ -25,6 +26,7 @@ public enum Status: Int32, Sendable {
         case .state: return "SC_ERR_STATE"
         case .unsupported: return "SC_ERR_UNSUPPORTED"
         case .internal: return "SC_ERR_INTERNAL"
+        case .interrupted: return "SC_INTERRUPTED"
         }
     }
 }
@@ -47,4 +49,5 @@ public struct SuperConvError: Error, CustomStringConvertible, Sendable {
     public static func nonFinite(_ message: String) -> SuperConvError { .init(.nonFinite, message) }
     public static func state(_ message: String) -> SuperConvError { .init(.state, message) }
     public static func outOfMemory(_ message: String) -> SuperConvError { .init(.outOfMemory, message) }
+    public static func interrupted(_ message: String) -> SuperConvError { .init(.interrupted, message) }
 }

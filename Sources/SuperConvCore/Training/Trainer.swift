@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Trains a model: forward, loss, backward, a guard against non-finite values, then the
 /// optimizer's update with the schedule's hyper-parameters for the current iteration.
 ///
@@ -30,6 +32,8 @@ public final class Trainer {
     var batchLabels: LabelBuffer
     private let trainable: [Parameter]
     private let slots: [ParameterSlot]
+    /// Set from any thread by `requestInterrupt`, consumed by the next check in a long call.
+    private let interruptRequested = Atomic<Bool>(false)
 
     public init(model: ResNet, configuration: TrainerConfiguration) throws {
         self.model = model
@@ -44,6 +48,20 @@ public final class Trainer {
     }
 
     deinit { batchLabels.deallocate() }
+
+    /// Asks the long call running on this trainer (a training epoch, an evaluation, a range
+    /// test), or the next one if none runs, to stop after its current step. Callable from any
+    /// thread while another uses the trainer, as sqlite3_interrupt is.
+    public func requestInterrupt() {
+        interruptRequested.store(true, ordering: .releasing)
+    }
+
+    /// Throws `.interrupted` once per request; long calls check between steps.
+    func checkInterrupt(_ what: @autoclosure () -> String) throws {
+        if interruptRequested.exchange(false, ordering: .acquiringAndReleasing) {
+            throw SuperConvError.interrupted("\(what()) interrupted at iteration \(iteration)")
+        }
+    }
 
     public struct Outcome: Sendable {
         public var loss: Float

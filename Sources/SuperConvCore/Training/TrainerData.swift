@@ -17,7 +17,9 @@ extension Trainer {
     public typealias Progress = (_ iteration: Int, _ learningRate: Float, _ loss: Float, _ accuracy: Float) -> Void
 
     /// Trains on batches from `loader` until the end of its current epoch. Returns the mean
-    /// training loss and accuracy over the epoch's samples.
+    /// training loss and accuracy over the epoch's samples. An interrupt stops it after a step;
+    /// the steps taken stay applied and the loader is left at the next batch, so a later call
+    /// (or a checkpoint saved now and resumed) finishes the epoch.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
         if let pending = pendingLoaderPosition, pending.spec == loader.configuration.spec.normalized {
             try loader.seek(epoch: pending.epoch, batch: pending.batch)
@@ -28,13 +30,24 @@ extension Trainer {
             let lr = schedule.values(at: iteration).learningRate
             let outcome = try step(batchX.data, labels: batchLabels.data, count: n)
             progress(iteration, lr, outcome.loss, Float(outcome.correct) / Float(n))
+            try checkInterrupt("training epoch")
             return outcome
         }
     }
 
-    /// Mean loss and accuracy over one epoch of `loader` in inference mode.
+    /// Mean loss and accuracy over one epoch of `loader` in inference mode. An interrupt puts
+    /// the loader back where the evaluation began, so the next one sees a whole epoch.
     public func evaluate(_ loader: Loader) throws -> (loss: Double, accuracy: Double) {
-        try forEachBatch(of: loader) { n in try evaluate(batchX.data, labels: batchLabels.data, count: n) }
+        let start = loader.position()
+        do {
+            return try forEachBatch(of: loader) { n in
+                try checkInterrupt("evaluation")
+                return try evaluate(batchX.data, labels: batchLabels.data, count: n)
+            }
+        } catch let error as SuperConvError where error.status == .interrupted {
+            try loader.seek(epoch: start.epoch, batch: start.batch)
+            throw error
+        }
     }
 
     /// Runs `body` on each batch of the loader's current epoch (in batchX/batchLabels) and

@@ -7,17 +7,23 @@ import ctypes
 import numpy as np
 
 from ._lib import LIB, LIBRARY_PATH, PROGRESS
-from .errors import (FormatError, InternalError, InvalidArgumentError, NonFiniteError, OutOfMemoryError, ShapeError,
-                     StateError, SuperconvError, SuperconvIOError, UnsupportedError, check)
+from .errors import (FormatError, InternalError, Interrupted, InvalidArgumentError, NonFiniteError, OutOfMemoryError,
+                     ShapeError, StateError, SuperconvError, SuperconvIOError, UnsupportedError, check)
 
 __all__ = ["Model", "Trainer", "Schedule", "Optimizer", "RangeTest", "LREstimator", "Dataset", "Loader",
-           "save_checkpoint", "load_checkpoint", "version", "set_num_threads", "get_num_threads", "SuperconvError",
+           "save_checkpoint", "load_checkpoint", "version", "blas_info", "set_num_threads", "get_num_threads",
+           "SuperconvError",
            "InvalidArgumentError", "ShapeError", "SuperconvIOError", "FormatError", "NonFiniteError",
-           "OutOfMemoryError", "StateError", "UnsupportedError", "InternalError", "LIBRARY_PATH"]
+           "OutOfMemoryError", "StateError", "UnsupportedError", "InternalError", "Interrupted", "LIBRARY_PATH"]
 
 
 def version():
     return LIB.sc_version().decode()
+
+
+def blas_info():
+    """OpenBLAS's build configuration and the core kernel it chose for this CPU."""
+    return LIB.sc_blas_info().decode()
 
 
 def set_num_threads(n):

@@ -44,8 +44,13 @@ class InternalError(SuperconvError):
     status = "SC_ERR_INTERNAL"
 
 
+class Interrupted(SuperconvError):
+    """A long call stopped early at Trainer.interrupt()'s request."""
+    status = "SC_INTERRUPTED"
+
+
 _BY_CODE = {1: InvalidArgumentError, 2: ShapeError, 3: SuperconvIOError, 4: FormatError, 5: NonFiniteError,
-            6: OutOfMemoryError, 7: StateError, 8: UnsupportedError, 9: InternalError}
+            6: OutOfMemoryError, 7: StateError, 8: UnsupportedError, 9: InternalError, 10: Interrupted}
 
 
 def check(status):

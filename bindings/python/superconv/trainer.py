@@ -79,16 +79,43 @@ class Trainer(_Handle):
         check(LIB.sc_trainer_evaluate(self.handle, _fp(x), _ip(labels), x.shape[0], ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value / x.shape[0]
 
-    def train_epoch(self, loader, callback=None):
-        """One epoch of `loader`; callback(iteration, lr, loss, accuracy) after every step."""
-        keep = PROGRESS((lambda _, it, lr, loss, acc: callback(it, lr, loss, acc)) if callback else (lambda *a: None))
+    def interrupt(self):
+        """Makes the running (or next) train_epoch, evaluation or range test stop after its
+        current step; callable from another thread."""
+        check(LIB.sc_trainer_interrupt(self.handle))
+
+    def _with_progress(self, callback, call):
+        """Runs call() with callback(iteration, lr, loss, accuracy) reporting every step. An
+        exception in the callback, Ctrl-C's KeyboardInterrupt among them, stops the library call
+        after the current step (steps taken stay applied) and is raised here; ctypes would
+        otherwise print and drop it."""
+        raised = []
+
+        def report(_, iteration, lr, loss, accuracy):
+            try:
+                if callback is not None and not raised:
+                    callback(iteration, lr, loss, accuracy)
+            except BaseException as error:  # noqa: B902 - re-raised below, after the C call returns
+                raised.append(error)
+                LIB.sc_trainer_interrupt(self.handle)
+
+        keep = PROGRESS(report)
         check(LIB.sc_trainer_set_progress(self.handle, keep, None))
         try:
-            loss, accuracy = ctypes.c_float(), ctypes.c_double()
-            check(LIB.sc_trainer_train_epoch(self.handle, loader.handle, ctypes.byref(loss), ctypes.byref(accuracy)))
-            return loss.value, accuracy.value
+            status = call()
         finally:
-            check(LIB.sc_trainer_set_progress(self.handle, PROGRESS(), None))
+            LIB.sc_trainer_set_progress(self.handle, PROGRESS(), None)
+        if raised:
+            raise raised[0]
+        check(status)
+
+    def train_epoch(self, loader, callback=None):
+        """One epoch of `loader` (the rest of it, after an interruption); callback(iteration,
+        lr, loss, accuracy) after every step."""
+        loss, accuracy = ctypes.c_float(), ctypes.c_double()
+        self._with_progress(callback, lambda: LIB.sc_trainer_train_epoch(
+            self.handle, loader.handle, ctypes.byref(loss), ctypes.byref(accuracy)))
+        return loss.value, accuracy.value
 
     def fit(self, loader, epochs=1, eval_data=None, progress=True):
         """Trains `epochs` epochs; evaluates eval_data (a Loader or (x, labels)) after each.
@@ -110,10 +137,12 @@ class Trainer(_Handle):
                       file=sys.stderr, flush=True)
         return history
 
-    def range_test(self, x, labels, x_eval=None, labels_eval=None, analysis=None, **keys):
+    def range_test(self, x, labels, x_eval=None, labels_eval=None, analysis=None, progress=False, callback=None,
+                   **keys):
         """A learning-rate range test on this trainer (restored afterwards); keys as
         sc_trainer_range_test (sweep, min_lr, max_lr, iterations, batch, eval_every, stop).
-        Returns a RangeTest with the records and their analysis."""
+        Returns a RangeTest with the records and their analysis; progress=True shows a bar,
+        callback(index, lr, loss, accuracy) is called after every sweep step."""
         x, labels = _floats(x), _labels(labels)
         result = RangeTest(analysis)
         if x_eval is not None:
@@ -121,7 +150,17 @@ class Trainer(_Handle):
             evals = (_fp(x_eval), _ip(labels_eval), x_eval.shape[0])
         else:
             evals = (None, None, 0)
-        check(LIB.sc_trainer_range_test(self.handle, _fp(x), _ip(labels), x.shape[0], *evals, _spec(**keys), result.handle))
+        bar = _Progress(keys.get("iterations", 500), "range test", enabled=progress)
+        try:
+            def report(*step):
+                bar.update(*step)
+                if callback is not None:
+                    callback(*step)
+
+            self._with_progress(report, lambda: LIB.sc_trainer_range_test(
+                self.handle, _fp(x), _ip(labels), x.shape[0], *evals, _spec(**keys), result.handle))
+        finally:
+            bar.close()
         return result
 
     def attach_lr_estimator(self, spec=None, **keys):
