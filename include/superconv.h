@@ -654,7 +654,9 @@ sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const 
    previous file at `path` intact. When the trainer has trained from a loader
    (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
    attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
-   of the same spec (over the same data) starts at the batch the saved run would have taken next.
+   of the same spec (over the same data) starts at the batch the saved run would have taken next;
+   a normalising loader's statistics are saved as "normalization/mean" and
+   "normalization/inverse_std" (see sc_loader_load_normalization).
    Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),
    SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
 sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);
@@ -672,6 +674,15 @@ sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
 
 /* A model for inference from a checkpoint: built from its model_spec, with its tensors. */
 sc_status sc_model_create_from_checkpoint(const char *path, sc_model **out);
+
+/* Makes l normalise with the input statistics stored in the checkpoint at `path`: those of the
+   loader its trainer last trained from (as sc_loader_copy_normalization from that loader), so
+   that a saved model can be evaluated on data prepared as in training. l must use the same
+   normalize mode on samples of the same shape.
+   Errors: SC_ERR_STATE (the checkpoint holds no statistics: its trainer never trained from a
+   normalising loader), SC_ERR_INVALID_ARGUMENT (another mode or shape), SC_ERR_IO,
+   SC_ERR_FORMAT. */
+sc_status sc_loader_load_normalization(sc_loader *l, const char *path);
 
 /* Starts recording the trainer's run to the HDF5 file at `path` (replacing it), or with path
    NULL stops recording. The run file holds, as attributes, format ("superconv-run"),

@@ -28,3 +28,10 @@ public func sc_model_create_from_checkpoint(_ path: UnsafePointer<CChar>?, _ out
         ModelHandle(try Checkpoint.loadModel(from: try pathArgument(path)))
     }
 }
+
+@_cdecl("sc_loader_load_normalization")
+public func sc_loader_load_normalization(_ l: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    exported("sc_loader_load_normalization") {
+        try Checkpoint.loadNormalization(into: try resolveLoader(l).loader, from: try pathArgument(path))
+    }
+}

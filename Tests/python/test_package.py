@@ -166,3 +166,26 @@ def test_interrupted_evaluation_and_range_test_change_nothing():
 
 def test_blas_info_names_openblas():
     assert "OpenBLAS" in sc.blas_info() and "core" in sc.blas_info()
+
+
+def test_checkpoint_keeps_the_training_normalization(tmp_path):
+    x, y = data(40)
+    d = sc.Dataset.from_arrays(x, y)
+    train = sc.Loader(d, batch=8, seed=1, normalize="channel")
+    t = sc.Trainer(small_model(), weight_decay=0)
+    t.train_epoch(train)
+    sc.save_checkpoint(t, tmp_path / "ckpt.h5")
+    # A loader over other data, normalised with the checkpoint's statistics, equals one that
+    # copies them from the training loader.
+    other = sc.Dataset.from_arrays(x[:16] * 3 + 1, y[:16])
+    from_file = sc.Loader(other, batch=16, shuffle=0, normalize="channel")
+    from_file.load_normalization(tmp_path / "ckpt.h5")
+    copied = sc.Loader(other, batch=16, shuffle=0, normalize="channel")
+    copied.copy_normalization(train)
+    np.testing.assert_array_equal(next(iter(from_file))[0], next(iter(copied))[0])
+    with pytest.raises(sc.InvalidArgumentError, match="normalises differently"):
+        sc.Loader(other, batch=16, normalize="pixel").load_normalization(tmp_path / "ckpt.h5")
+    untrained = sc.Trainer(small_model())
+    sc.save_checkpoint(untrained, tmp_path / "fresh.h5")
+    with pytest.raises(sc.StateError, match="holds no input statistics"):
+        copied.load_normalization(tmp_path / "fresh.h5")

@@ -102,14 +102,20 @@ public final class Loader: @unchecked Sendable {
 
     /// Uses another loader's normalisation (e.g. a test loader uses the training statistics).
     public func copyNormalization(from other: Loader) throws {
-        guard other.configuration.normalization == configuration.normalization,
-              other.mean.count == mean.count else {
+        try setNormalization(other.configuration.normalization, mean: other.mean, inverseStd: other.inverseStd,
+                             source: "the other loader")
+    }
+
+    /// Uses given statistics of the given mode (as read from a checkpoint of `source`).
+    public func setNormalization(_ mode: LoaderConfiguration.Normalization, mean: [Float], inverseStd: [Float],
+                                 source: String) throws {
+        guard mode == configuration.normalization, mean.count == self.mean.count, inverseStd.count == mean.count else {
             throw SuperConvError.invalidArgument(
-                "loaders normalise differently (\(other.configuration.normalization) over \(other.mean.count) values, \(configuration.normalization) over \(mean.count))")
+                "\(source) normalises differently (\(mode) over \(mean.count) values; this loader \(configuration.normalization) over \(self.mean.count))")
         }
         stop()
-        mean = other.mean
-        inverseStd = other.inverseStd
+        self.mean = mean
+        self.inverseStd = inverseStd
     }
 
     private func computeNormalization() {

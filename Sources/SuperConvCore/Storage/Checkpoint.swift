@@ -14,6 +14,8 @@ import Glibc
 ///   estimator/values      int64: observations, and the bit patterns of smoothed and raw
 ///   loader_position       int64: epoch and batch that the training loader returns next, with
 ///                         the attribute loader_spec (when the trainer has trained from one)
+///   normalization/mean, normalization/inverse_std   that loader's input statistics (when it
+///                         normalises), so that data can be prepared the same way later
 ///
 /// Saving writes a temporary file in the same folder, flushes and fsyncs it, renames it over the
 /// target and fsyncs the folder: a failure or a kill at any moment leaves the previous file.
@@ -38,6 +40,14 @@ public enum Checkpoint {
         if let loader = trainer.trainingLoader {
             let (epoch, batch) = loader.position()
             try file.write("loader_position", integers: [Int64(epoch), Int64(batch)])
+            if !loader.mean.isEmpty {
+                try file.group("normalization")
+                for (name, values) in [("mean", loader.mean), ("inverse_std", loader.inverseStd)] {
+                    try values.withUnsafeBufferPointer {
+                        try file.write("normalization/" + name, floats: $0.baseAddress!, shape: [$0.count])
+                    }
+                }
+            }
         }
         try file.group("model")
         for p in trainer.model.parameters {
@@ -80,6 +90,25 @@ public enum Checkpoint {
             throw SuperConvError.format("\(path): format version \(found); this library reads version \(version)")
         }
         return file
+    }
+
+    /// Makes `loader` normalise with the statistics of the loader the checkpoint's trainer last
+    /// trained from.
+    public static func loadNormalization(into loader: Loader, from path: String) throws {
+        let file = try openChecked(path)
+        let spec = try file.attribute("loader_spec")
+        guard !spec.isEmpty, file.exists("normalization/mean") else {
+            throw SuperConvError.state("\(path) holds no input statistics: its trainer did not train from a loader that normalises")
+        }
+        let mode = try LoaderConfiguration(spec: spec).normalization
+        var columns: [[Float]] = []
+        for name in ["normalization/mean", "normalization/inverse_std"] {
+            let count = try file.shape(name).first ?? 0
+            var values = [Float](repeating: 0, count: count)
+            try values.withUnsafeMutableBufferPointer { try file.read(name, floatsInto: $0.baseAddress!, shape: [count]) }
+            columns.append(values)
+        }
+        try loader.setNormalization(mode, mean: columns[0], inverseStd: columns[1], source: "the checkpoint \(path)")
     }
 
     /// Reads the model's named tensors and BN weights into buffers, checking every shape.

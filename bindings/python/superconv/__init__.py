@@ -329,7 +329,12 @@ class Loader(_Handle):
                 return
 
     def copy_normalization(self, other):
+        """Normalises with another loader's statistics (e.g. the training loader's)."""
         check(LIB.sc_loader_copy_normalization(self.handle, other.handle))
+
+    def load_normalization(self, checkpoint):
+        """Normalises with the training statistics saved in a checkpoint."""
+        check(LIB.sc_loader_load_normalization(self.handle, str(checkpoint).encode()))
 
 
 from .trainer import Trainer, load_checkpoint, save_checkpoint  # noqa: E402

@@ -67,7 +67,7 @@ SIGNATURES = {
     "sc_dataset_get": (None, [_h, _i64, _i64, _pf, _i64, _pi32]),
     "sc_loader_create": (None, [_h, _s, _p_h]), "sc_loader_destroy": ("void", [_h]), "sc_loader_spec": (_s, [_h]),
     "sc_loader_info": (None, [_h, _pi64, _pi64]), "sc_loader_next": (None, [_h, _pf, _pi32, _i64, _pi64, _pi32]),
-    "sc_loader_copy_normalization": (None, [_h, _h]),
+    "sc_loader_copy_normalization": (None, [_h, _h]), "sc_loader_load_normalization": (None, [_h, _s]),
 }
 
 
