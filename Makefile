@@ -19,10 +19,12 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 # The library's SONAME is libsuperconv.so.1; the link beside it lets programs built against the
-# build folder load it in place.
+# build folder load it in place. The command is built as superconv-cli (SwiftPM product names
+# are unique) and linked as superconv.
 build: deps
 	swift build -c release
 	ln -sf libsuperconv.so $(BUILD)/libsuperconv.so.1
+	ln -sf superconv-cli $(BUILD)/superconv
 
 $(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
 	@mkdir -p $(OUT)
@@ -78,6 +80,8 @@ install: build
 	ln -sf libsuperconv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libsuperconv.so.$(ABI)
 	ln -sf libsuperconv.so.$(ABI) $(DESTDIR)$(PREFIX)/lib/libsuperconv.so
 	install -m 644 include/superconv.h $(DESTDIR)$(PREFIX)/include/superconv.h
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/superconv-cli $(DESTDIR)$(PREFIX)/bin/superconv
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bindings/c/superconv.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/superconv.pc
 
 # Installs into a scratch prefix and builds the C example against that copy through pkg-config.
@@ -93,6 +97,7 @@ test-install: build
 	  && ./installed_example --depth 8 --train 512 --batch 64 --epochs 3 --max-lr 0.1 --checkpoint installed.h5 --resume 1 >> installed.log \
 	  && grep -q "resumed from installed.h5 at iteration 16" installed.log && grep -q "^epoch 3 " installed.log \
 	  && echo "install: the installed example trains, checkpoints and resumes"
+	$(OUT)/prefix/bin/superconv info | grep -q "^BLAS .*OpenBLAS" && echo "install: the installed superconv command runs"
 
 clean:
 	rm -rf .build .build-test $(OUT)

@@ -10,13 +10,19 @@ let sharedLibraryLinkerFlags: [String] = [
     // lld keeps .dynsym to the version script exactly; gold leaves local Swift symbols there.
     "-use-ld=lld",
     "-Xlinker", "-soname=libsuperconv.so.\(abiVersion)",
-    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SuperConv/exports.map",
+    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SuperConvSharedLibrary/exports.map",
 ]
 
 let package = Package(
     name: "superconv",
     products: [
-        .library(name: "superconv", type: .dynamic, targets: ["SuperConv"]),
+        .library(name: "superconv", type: .dynamic, targets: ["SuperConv", "SuperConvSharedLibrary"]),
+        // Product names are unique, so the `superconv` command is built as superconv-cli
+        // (`make build` links it as .build/release/superconv).
+        .executable(name: "superconv-cli", targets: ["SuperConvCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
@@ -32,9 +38,20 @@ let package = Package(
         ),
         .target(
             name: "SuperConv",
-            dependencies: ["SuperConvCore"],
+            dependencies: ["SuperConvCore"]
+        ),
+        .target(
+            name: "SuperConvSharedLibrary",
+            dependencies: ["SuperConv"],
             exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(sharedLibraryLinkerFlags)]
+        ),
+        // The C header as a Swift module: the CLI is a host of the C ABI like any other.
+        .systemLibrary(name: "CSuperConv", path: "Sources/CSuperConv"),
+        .executableTarget(
+            name: "SuperConvCLI",
+            dependencies: ["CSuperConv", "SuperConv",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "SuperConvCoreTests",

@@ -444,6 +444,7 @@ sc_status sc_range_test_point(const sc_range_test *r, int64_t index, float *lr, 
      plateau_width           (plateau_high - plateau_low) / plateau_low: how far the plateau
                              reaches beyond its start (robust to noise moving the peak within it)
      oscillation             mean |accuracy change| between consecutive points after the peak
+     accuracy_rise           peak accuracy minus the lowest accuracy before the peak
      diverged_at             index of the first diverged point, -1 if none
    Errors: SC_ERR_INVALID_ARGUMENT for an unknown name (the message lists the names). */
 sc_status sc_range_test_value(const sc_range_test *r, const char *name, double *value);
@@ -454,7 +455,9 @@ sc_status sc_range_test_value(const sc_range_test *r, const char *name, double *
    O = oscillation:
      "likely"        W >= 1.5 and O <= plateau_tol
      "unlikely"      W < 0.75 or O > 2 * plateau_tol
-     "inconclusive"  otherwise;   "unknown"  no accuracy recorded.
+     "inconclusive"  otherwise, or when accuracy_rise < 2 * plateau_tol (the network had not
+                     begun to learn: a flat line at chance level is no plateau);
+     "unknown"       no accuracy recorded.
    Both strings are owned by the handle and valid until the next record or its destruction;
    either output may be NULL. */
 sc_status sc_range_test_verdict(const sc_range_test *r, const char **verdict, const char **evidence);

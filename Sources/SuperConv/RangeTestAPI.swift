@@ -23,7 +23,7 @@ final class RangeTestHandle: HandleObject, SpecifiedHandle {
         if let cachedReport { return cachedReport }
         let report = analyzer.analyze(points)
         cachedReport = report
-        cachedEvidence = OwnedCString(Self.describe(report))
+        cachedEvidence = OwnedCString(Self.describe(report, tolerance: analyzer.plateauTolerance))
         return report
     }
 
@@ -32,13 +32,16 @@ final class RangeTestHandle: HandleObject, SpecifiedHandle {
         return cachedEvidence!.cString
     }
 
-    static func describe(_ r: RangeTestReport) -> String {
+    static func describe(_ r: RangeTestReport, tolerance: Double) -> String {
         guard r.verdict != .unknown else { return "no accuracy was recorded, so the plateau cannot be measured" }
         func f(_ x: Double) -> String {
             let scaled = (x * 1000).rounded() / 1000
             return "\(scaled)"
         }
-        return "accuracy peaks at \(f(r.peakAccuracy)) at lr \(f(r.peakLearningRate)) and stays within the tolerance "
+        let rise = r.accuracyRise.isFinite && r.verdict == .inconclusive && r.accuracyRise < 2 * tolerance
+            ? "accuracy rose by only \(f(r.accuracyRise)) during the sweep, so the network had not begun to learn "
+              + "(sweep longer or on more data); " : ""
+        return rise + "accuracy peaks at \(f(r.peakAccuracy)) at lr \(f(r.peakLearningRate)) and stays within the tolerance "
             + "from lr \(f(r.plateauLow)) to \(f(r.plateauHigh)) (width \(f(r.plateauWidth)) times its start); "
             + "mean change between points after the peak \(f(r.oscillation))"
             + (r.divergedAt.map { "; the loss diverged at point \($0)" } ?? "")
@@ -125,7 +128,7 @@ public func sc_range_test_value(_ r: OpaquePointer?, _ name: UnsafePointer<CChar
             ("steepest_gradient", report.steepestGradient), ("peak_lr", report.peakLearningRate),
             ("peak_accuracy", report.peakAccuracy), ("plateau_low", report.plateauLow),
             ("plateau_high", report.plateauHigh), ("plateau_width", report.plateauWidth),
-            ("oscillation", report.oscillation), ("diverged_at", report.divergedAt.map(Double.init) ?? -1),
+            ("oscillation", report.oscillation), ("accuracy_rise", report.accuracyRise), ("diverged_at", report.divergedAt.map(Double.init) ?? -1),
         ]
         guard let found = values.first(where: { $0.0 == key }) else {
             throw SuperConvError.invalidArgument("no value named '\(key)'; names: \(values.map(\.0).joined(separator: ", "))")

@@ -47,6 +47,15 @@ final class RangeTestAnalysisTests: XCTestCase {
         XCTAssertGreaterThan(report.oscillation, 0.1)
     }
 
+    /// A sweep too short for the network to learn: accuracy stays near chance (0.1) all along,
+    /// which is flat but no plateau.
+    func testAccuracyThatNeverRoseIsInconclusive() {
+        let report = RangeTestAnalyzer().analyze(sweep { 0.1 + 0.02 * sin(9 * $0) })
+        XCTAssertGreaterThan(report.plateauWidth, 1.5)  // flat enough to pass for a plateau
+        XCTAssertLessThan(report.accuracyRise, 0.1)
+        XCTAssertEqual(report.verdict, .inconclusive)
+    }
+
     func testWithoutAccuracyTheVerdictIsUnknown() {
         let points = (0..<50).map { RangeTestPoint(learningRate: Double($0 + 1) * 0.01, trainLoss: 1) }
         XCTAssertEqual(RangeTestAnalyzer().analyze(points).verdict, .unknown)

@@ -44,6 +44,8 @@ public struct RangeTestReport: Sendable {
     /// steepest gradient.
     public var valley = Double.nan, steep = Double.nan, minimum = Double.nan, slide = Double.nan
     public var steepestGradient = Double.nan
+    /// How much accuracy rose from its lowest value before the peak to the peak.
+    public var accuracyRise = Double.nan
 
     public var verdict = Verdict.unknown
     /// Evidence of the verdict: the accuracy used (test if recorded, else train), its peak, the
@@ -86,7 +88,9 @@ public struct LossSmoother: Sendable {
 /// Verdict: with W the plateau width ((high − low) / low) and O the oscillation,
 ///   likely       W ≥ 1.5 and O ≤ tolerance  (accuracy holds from low to at least 2.5 × low)
 ///   unlikely     W < 0.75, or O > 2·tolerance
-///   inconclusive otherwise; unknown without accuracy.
+///   inconclusive otherwise, or when accuracy rose by less than 2·tolerance in the whole sweep
+///                (the network had not begun to learn: a flat line at chance level is no
+///                plateau); unknown without accuracy.
 public struct RangeTestAnalyzer: Sendable {
     public var divergenceFactor: Double = 4
     public var beta: Double = 0.98
@@ -171,6 +175,7 @@ public struct RangeTestAnalyzer: Sendable {
         report.plateauLow = lrs[low]
         report.plateauHigh = lrs[high]
         report.plateauWidth = lrs[low] > 0 ? (lrs[high] - lrs[low]) / lrs[low] : (lrs[high] > 0 ? .infinity : .nan)
+        report.accuracyRise = accuracy[peak] - accuracy[...peak].min()!
         report.paperMax = lrs[high]
         report.paperMin = lrs[high] / minDivisor
         if peak < accuracy.count - 1 {
@@ -181,7 +186,7 @@ public struct RangeTestAnalyzer: Sendable {
             report.oscillation = 0
         }
         let width = report.plateauWidth, swing = report.oscillation
-        if !width.isFinite {
+        if !width.isFinite || report.accuracyRise < 2 * plateauTolerance {
             report.verdict = .inconclusive
         } else if width >= 1.5 && swing <= plateauTolerance {
             report.verdict = .likely

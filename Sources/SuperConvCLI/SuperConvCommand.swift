@@ -1,0 +1,37 @@
+import ArgumentParser
+import CSuperConv
+
+@main
+struct SuperConvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "superconv",
+        abstract: "Super-convergence training of residual networks (Smith & Topin 2017) with libsuperconv.",
+        discussion: """
+            Progress goes to stderr: a live bar on a terminal, a plain line every --log-every steps \
+            otherwise. Ctrl-C stops after the current step; train then saves a checkpoint and prints \
+            the command that resumes it. A second Ctrl-C exits at once.
+
+            Exit codes: 0 success; 1 training diverged (a non-finite loss); 64 a bad flag or value; \
+            65 a file's content is wrong; 70 internal error; 71 out of memory; 73 a folder cannot be \
+            made; 74 a file cannot be read or written; 130 interrupted.
+            """,
+        version: String(cString: sc_version()),
+        subcommands: [Train.self, RangeTestCommand.self, Evaluate.self, EstimateLR.self, Info.self]
+    )
+}
+
+/// Runs a command's body with Ctrl-C watched, turning failures into one line on stderr and
+/// the exit code of their class.
+func runCommand(_ common: CommonOptions, _ body: () throws -> Void) throws {
+    InterruptWatcher.install()
+    do {
+        try common.apply()
+        try body()
+    } catch let error as LibraryError {
+        ProgressDisplay.write("Error: \(error.message)\n")
+        throw ExitCode(error.exitCode)
+    } catch let error as CommandFailure {
+        ProgressDisplay.write("Error: \(error.description)\n")
+        throw ExitCode(error.exitCode)
+    }
+}
