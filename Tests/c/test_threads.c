@@ -1,5 +1,5 @@
 /* Specification: different handles may be used from different threads at once, and each
-   computes exactly what it computes alone. */
+   computes exactly what it computes alone; a trainer may be interrupted from another thread. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -69,6 +69,73 @@ static void fork_safety(void) {
   sc_dataset_destroy(d);
 }
 
+/* sc_trainer_interrupt from another thread while sc_trainer_train_epoch runs: the epoch stops
+   after a step with SC_INTERRUPTED, the steps taken stay applied, and the next call finishes
+   the epoch. */
+typedef struct {
+  sc_trainer *trainer;
+  int reached;  /* set by the progress callback once a few steps are done */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+} interrupt_case;
+
+static void on_step(void *user, int64_t iteration, float lr, float loss, float accuracy) {
+  (void)lr, (void)loss, (void)accuracy;
+  interrupt_case *c = user;
+  if (iteration == 3) {
+    pthread_mutex_lock(&c->lock);
+    c->reached = 1;
+    pthread_cond_signal(&c->cond);
+    /* Holding the training thread here until the interrupt is in makes the stopping step
+       deterministic: the request is seen right after this step. */
+    while (c->reached != 2) pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+  }
+}
+
+static void *interrupter(void *arg) {
+  interrupt_case *c = arg;
+  pthread_mutex_lock(&c->lock);
+  while (c->reached != 1) pthread_cond_wait(&c->cond, &c->lock);
+  CHECK_OK(sc_trainer_interrupt(c->trainer));
+  c->reached = 2;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+  return NULL;
+}
+
+static void interrupt_from_another_thread(void) {
+  enum { N = 80 };
+  static float x[N * SAMPLE];
+  static int32_t labels[N];
+  for (int i = 0; i < N * SAMPLE; i++) x[i] = (float)(i % 17) / 17.0f;
+  for (int i = 0; i < N; i++) labels[i] = i % 4;
+  sc_dataset *d = NULL;
+  sc_loader *l = NULL;
+  sc_model *m = NULL;
+  interrupt_case c = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  CHECK_OK(sc_dataset_from_memory(x, labels, N, "3x16x16", &d));
+  CHECK_OK(sc_loader_create(d, "batch=8 seed=3", &l));
+  CHECK_OK(sc_model_create("depth=8 input=3x16x16 classes=4", &m));
+  CHECK_OK(sc_trainer_create(m, "lr=0.05", &c.trainer));
+  CHECK_OK(sc_trainer_set_progress(c.trainer, on_step, &c));
+  pthread_t thread;
+  pthread_create(&thread, NULL, interrupter, &c);
+  CHECK_FAILS(sc_trainer_train_epoch(c.trainer, l, NULL, NULL), SC_INTERRUPTED, "interrupted at iteration 3");
+  pthread_join(thread, NULL);
+  int64_t iteration = 0;
+  CHECK_OK(sc_trainer_iteration(c.trainer, &iteration));
+  CHECK(iteration == 3, "the interrupted epoch kept %lld steps, expected 3", (long long)iteration);
+  CHECK_OK(sc_trainer_train_epoch(c.trainer, l, NULL, NULL));  /* the request is spent */
+  CHECK_OK(sc_trainer_iteration(c.trainer, &iteration));
+  CHECK(iteration == N / 8, "after finishing the epoch: %lld steps, expected %d", (long long)iteration, N / 8);
+  CHECK_FAILS(sc_trainer_interrupt(NULL), SC_ERR_INVALID_ARGUMENT, "t");
+  sc_trainer_destroy(c.trainer);
+  sc_model_destroy(m);
+  sc_loader_destroy(l);
+  sc_dataset_destroy(d);
+}
+
 int main(void) {
   enum { RUNS = 4 };
   run alone[RUNS], together[RUNS];
@@ -86,5 +153,6 @@ int main(void) {
           "run %d: weights trained in parallel with other handles differ from those trained alone", i);
   }
   fork_safety();
+  interrupt_from_another_thread();
   return check_summary("test_threads");
 }
