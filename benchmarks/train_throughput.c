@@ -1,9 +1,11 @@
 #define _POSIX_C_SOURCE 199309L
 /* Training throughput of one configuration, in its own process so that peak RSS is its own.
-   usage: train_throughput DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]
-   prints: depth variant batch threads images_per_second peak_rss_mib */
+   usage: train_throughput [--profile] DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]
+   prints: depth variant batch threads images_per_second peak_rss_mib
+   --profile adds, on stderr, the time per layer and per kind of layer of the timed steps. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <superconv.h>
@@ -20,8 +22,10 @@ static int fail(const char *what, sc_status rc) {
 }
 
 int main(int argc, char **argv) {
+  int profile = argc > 1 && strcmp(argv[1], "--profile") == 0;
+  if (profile) argv++, argc--;
   if (argc < 5) {
-    fprintf(stderr, "usage: %s DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--profile] DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]\n", argv[0]);
     return 2;
   }
   int depth = atoi(argv[1]), batch = atoi(argv[3]), threads = atoi(argv[4]);
@@ -50,10 +54,18 @@ int main(int argc, char **argv) {
 
   double start = 0;
   for (int i = 0; i < warmup + steps; i++) {
-    if (i == warmup) start = now();
+    if (i == warmup) {
+      start = now();
+      if (profile && (rc = sc_model_set_profiling(model, 1)) != SC_OK) return fail("sc_model_set_profiling", rc);
+    }
     if ((rc = sc_trainer_step(trainer, x, labels, batch, NULL, NULL)) != SC_OK) return fail("sc_trainer_step", rc);
   }
   double seconds = now() - start;
+  if (profile) {
+    const char *report = NULL;
+    if ((rc = sc_model_profile(model, &report)) != SC_OK) return fail("sc_model_profile", rc);
+    fprintf(stderr, "%s\n", report);
+  }
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   printf("%d %s %d %d %.1f %.0f\n", depth, variant, batch, threads, steps * batch / seconds,

@@ -217,6 +217,19 @@ sc_status sc_model_param_get(const sc_model *m, const char *name, float *out, in
    SC_ERR_SHAPE (len). */
 sc_status sc_model_param_set(sc_model *m, const char *name, const float *in, int64_t len);
 
+/* Turns per-part timing of the model's training steps on (enabled != 0) or off, and zeroes what
+   was measured. While on, every layer's forward and backward (named as in the state_dict, plus
+   relu, add, shortcut, widen, pool, dropout), and the trainers' loss, finite check, gradient
+   zeroing and optimizer update are timed with the monotonic clock; the cost is two clock
+   reads per part. Profile training steps only: evaluations add to the forward times. */
+sc_status sc_model_set_profiling(sc_model *m, int enabled);
+
+/* The profile since sc_model_set_profiling as text: milliseconds per training step, forward
+   and backward, for every part and then per kind of part (conv, bn, relu, ...) with its share
+   of the total. The string is owned by the model and valid until the next call of this
+   function on it or its destruction. */
+sc_status sc_model_profile(sc_model *m, const char **report);
+
 /* ---------------------------------------------------------------------------------------------
  * Trainers: SGD with momentum on a model
  * ------------------------------------------------------------------------------------------- */

@@ -7,6 +7,8 @@ final class ModelHandle: HandleObject, SpecifiedHandle {
     let names: [OwnedCString]
     /// Set by sc_model_destroy; trainers that still hold the model then refuse to run.
     var destroyed = false
+    /// The last profile report handed out.
+    var profileReport: OwnedCString?
 
     init(_ model: ResNet) {
         self.model = model
@@ -123,5 +125,25 @@ public func sc_model_param_set(_ m: OpaquePointer?, _ name: UnsafePointer<CChar>
             }
         }
         p.value.copy(from: values)
+    }
+}
+
+@_cdecl("sc_model_set_profiling")
+public func sc_model_set_profiling(_ m: OpaquePointer?, _ enabled: Int32) -> Int32 {
+    exported("sc_model_set_profiling") {
+        let profiler = try resolveModel(m).model.profiler
+        profiler.reset()
+        profiler.isEnabled = enabled != 0
+    }
+}
+
+@_cdecl("sc_model_profile")
+public func sc_model_profile(_ m: OpaquePointer?, _ report: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    exported("sc_model_profile") {
+        let handle = try resolveModel(m)
+        let out = try required(report, "report")
+        let text = OwnedCString(handle.model.profiler.report)
+        handle.profileReport = text
+        out.pointee = text.cString
     }
 }

@@ -13,6 +13,13 @@ public final class BasicBlock: Layer {
     let relu2: ReLU
     let widen: ChannelZeroPad?
     private let sum: Tensor, gradInput: Tensor
+    private var profiler = Profiler()
+    private var slots = Slots()
+
+    /// The profiler's slot of each part.
+    private struct Slots {
+        var conv1 = 0, bn1 = 0, relu1 = 0, conv2 = 0, bn2 = 0, shortcut = 0, add = 0, relu2 = 0, widen = 0
+    }
 
     init(conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d,
          shortcut: Layer?, widen: ChannelZeroPad?) throws {
@@ -33,35 +40,46 @@ public final class BasicBlock: Layer {
 
     var batchNorms: [BatchNorm2d] { [bn1, bn2] }
 
+    /// Times each part under "<prefix>.<part>" when `profiler` is enabled.
+    func profile(with profiler: Profiler, as prefix: String) {
+        self.profiler = profiler
+        func slot(_ part: String) -> Int { profiler.slot(prefix + "." + part) }
+        slots = Slots(conv1: slot("conv1"), bn1: slot("bn1"), relu1: slot("relu1"), conv2: slot("conv2"),
+                      bn2: slot("bn2"), shortcut: shortcut == nil ? 0 : slot("shortcut"), add: slot("add"),
+                      relu2: slot("relu2"), widen: widen == nil ? 0 : slot("widen"))
+    }
+
     public var parameters: [Parameter] { namedLayers.flatMap { $0.1.parameters } }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        var h = try conv1.forward(x, mode: mode)
-        h = try bn1.forward(h, mode: mode)
-        h = try relu1.forward(h, mode: mode)
-        h = try conv2.forward(h, mode: mode)
-        h = try bn2.forward(h, mode: mode)
-        let s = try shortcut?.forward(x, mode: mode) ?? x
+        let p = profiler
+        var h = try p.forward(slots.conv1) { try conv1.forward(x, mode: mode) }
+        h = try p.forward(slots.bn1) { try bn1.forward(h, mode: mode) }
+        h = try p.forward(slots.relu1) { try relu1.forward(h, mode: mode) }
+        h = try p.forward(slots.conv2) { try conv2.forward(h, mode: mode) }
+        h = try p.forward(slots.bn2) { try bn2.forward(h, mode: mode) }
+        let s = try shortcut.map { layer in try p.forward(slots.shortcut) { try layer.forward(x, mode: mode) } } ?? x
         guard s.shape == h.shape else {
             throw SuperConvError.shape("residual block: shortcut gives \(s.shape), branch gives \(h.shape)")
         }
         try sum.resize(h.shape)
-        add(h.data, s.data, into: sum.data, count: h.count)
-        let out = try relu2.forward(sum, mode: mode)
-        return try widen?.forward(out, mode: mode) ?? out
+        p.forward(slots.add) { add(h.data, s.data, into: sum.data, count: h.count) }
+        let out = try p.forward(slots.relu2) { try relu2.forward(sum, mode: mode) }
+        return try widen.map { layer in try p.forward(slots.widen) { try layer.forward(out, mode: mode) } } ?? out
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
-        let dOut = try widen?.backward(dy) ?? dy
-        let dSum = try relu2.backward(dOut)
-        var dh = try bn2.backward(dSum)
-        dh = try conv2.backward(dh)
-        dh = try relu1.backward(dh)
-        dh = try bn1.backward(dh)
-        let dBranch = try conv1.backward(dh)
-        let dShortcut = try shortcut?.backward(dSum) ?? dSum
+        let p = profiler
+        let dOut = try widen.map { layer in try p.backward(slots.widen) { try layer.backward(dy) } } ?? dy
+        let dSum = try p.backward(slots.relu2) { try relu2.backward(dOut) }
+        var dh = try p.backward(slots.bn2) { try bn2.backward(dSum) }
+        dh = try p.backward(slots.conv2) { try conv2.backward(dh) }
+        dh = try p.backward(slots.relu1) { try relu1.backward(dh) }
+        dh = try p.backward(slots.bn1) { try bn1.backward(dh) }
+        let dBranch = try p.backward(slots.conv1) { try conv1.backward(dh) }
+        let dShortcut = try shortcut.map { layer in try p.backward(slots.shortcut) { try layer.backward(dSum) } } ?? dSum
         try gradInput.resize(dBranch.shape)
-        add(dBranch.data, dShortcut.data, into: gradInput.data, count: dBranch.count)
+        p.backward(slots.add) { add(dBranch.data, dShortcut.data, into: gradInput.data, count: dBranch.count) }
         return gradInput
     }
 }

@@ -20,6 +20,10 @@ public final class ResNet {
     private let fc: Linear
     private let batchNorms: [BatchNorm2d]
     private let input: Tensor
+    /// Per-part timing of training steps (off unless enabled).
+    public let profiler = Profiler()
+    private let stemSlots: [Int], headSlots: [Int]
+    private let head: [Layer]  // pool, dropout, fc
 
     public var sampleShape: Shape { Shape(configuration.channels, configuration.height, configuration.width) }
     public var sampleSize: Int { sampleShape.count }
@@ -50,6 +54,7 @@ public final class ResNet {
         stemConv.computesInputGradient = false
         let stemNorm = try norm(16)
         stem = [stemConv, stemNorm, try ReLU()]
+        stemSlots = ["conv1", "bn1", "relu"].map(profiler.slot)
         var named: [(String, Layer)] = [("conv1", stemConv), ("bn1", stemNorm)]
 
         var blocks: [BasicBlock] = []
@@ -79,6 +84,7 @@ public final class ResNet {
                     width *= 2
                 }
                 blocks.append(block)
+                block.profile(with: profiler, as: "layer\(stage + 1).\(index)")
                 for (name, layer) in block.namedLayers { named.append(("layer\(stage + 1).\(index).\(name)", layer)) }
             }
         }
@@ -87,6 +93,8 @@ public final class ResNet {
         dropout = try Dropout(probability: config.dropout, random: random)
         fc = try Linear(inFeatures: width, outFeatures: config.classes)
         named.append(("fc", fc))
+        head = [pool, dropout, fc]
+        headSlots = ["pool", "dropout", "fc"].map(profiler.slot)
 
         var parameters: [Parameter] = []
         for (prefix, layer) in named {
@@ -137,20 +145,18 @@ public final class ResNet {
     /// Logits [N, classes] for an input [N, C, H, W] already in the model's input tensor.
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         var h = x
-        for layer in stem { h = try layer.forward(h, mode: mode) }
+        for i in stem.indices { h = try profiler.forward(stemSlots[i]) { try stem[i].forward(h, mode: mode) } }
         for block in blocks { h = try block.forward(h, mode: mode) }
-        h = try pool.forward(h, mode: mode)
-        h = try dropout.forward(h, mode: mode)
-        return try fc.forward(h, mode: mode)
+        for i in head.indices { h = try profiler.forward(headSlots[i]) { try head[i].forward(h, mode: mode) } }
+        return h
     }
 
     /// Back-propagates dLoss/dLogits through the last forward, accumulating parameter gradients.
     public func backward(_ gradLogits: Tensor) throws {
-        var g = try fc.backward(gradLogits)
-        g = try dropout.backward(g)
-        g = try pool.backward(g)
+        var g = gradLogits
+        for i in head.indices.reversed() { g = try profiler.backward(headSlots[i]) { try head[i].backward(g) } }
         for block in blocks.reversed() { g = try block.backward(g) }
-        for layer in stem.reversed() { g = try layer.backward(g) }
+        for i in stem.indices.reversed() { g = try profiler.backward(stemSlots[i]) { try stem[i].backward(g) } }
     }
 
     /// Folds the last training forward's batch statistics into every BN's running statistics.

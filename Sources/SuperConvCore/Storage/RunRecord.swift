@@ -37,7 +37,7 @@ public final class RunRecorder {
             evaluations = try Self.rows(file, "evaluations", Self.evaluationColumns, upTo: trainer.iteration)
             elapsed = max(steps[5].last ?? 0, evaluations[3].last ?? 0)
         }
-        start = RunRecorder.now() - elapsed
+        start = monotonicSeconds() - elapsed
     }
 
     static let stepColumns = ["iteration", "lr", "momentum", "loss", "accuracy", "time", "lr_estimate",
@@ -61,16 +61,10 @@ public final class RunRecorder {
         return columns
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     func recordStep(_ trainer: Trainer, iteration: Int, hyper: StepHyperparameters, outcome: Trainer.Outcome, batch: Int) {
         let ready = (trainer.estimator?.observations ?? 0) >= 3
         let row = [Double(iteration), Double(hyper.learningRate), Double(hyper.momentum), Double(outcome.loss),
-                   Double(outcome.correct) / Double(batch), RunRecorder.now() - start,
+                   Double(outcome.correct) / Double(batch), monotonicSeconds() - start,
                    ready ? trainer.estimator!.raw : .nan, ready ? trainer.estimator!.smoothed : .nan]
         for (i, value) in row.enumerated() { steps[i].append(value) }
         unflushed += 1
@@ -80,7 +74,7 @@ public final class RunRecorder {
     }
 
     public func recordEvaluation(_ trainer: Trainer, loss: Double, accuracy: Double) throws {
-        let row = [Double(trainer.iteration), loss, accuracy, RunRecorder.now() - start]
+        let row = [Double(trainer.iteration), loss, accuracy, monotonicSeconds() - start]
         for (i, value) in row.enumerated() { evaluations[i].append(value) }
         try flush(trainer)
     }

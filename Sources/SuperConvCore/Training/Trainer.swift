@@ -32,6 +32,8 @@ public final class Trainer {
     var batchLabels: LabelBuffer
     private let trainable: [Parameter]
     private let slots: [ParameterSlot]
+    /// The profiler's slots for the trainer's own parts of a step.
+    private let profileSlots: (zero: Int, loss: Int, check: Int, update: Int)
     /// Set from any thread by `requestInterrupt`, consumed by the next check in a long call.
     private let interruptRequested = Atomic<Bool>(false)
 
@@ -43,6 +45,9 @@ public final class Trainer {
         optimizer = try configuration.optimizer.makeOptimizer(counts: slots.map(\.count))
         schedule = FixedSchedule(learningRate: Double(configuration.learningRate), momentum: Double(configuration.momentum))
         loss = try SoftmaxCrossEntropy()
+        let profiler = model.profiler
+        profileSlots = (profiler.slot("zero_gradients"), profiler.slot("loss"), profiler.slot("finite_check"),
+                        profiler.slot("optimizer"))
         batchX = try Tensor(Shape(1))
         batchLabels = LabelBuffer.allocate(capacity: 1)
     }
@@ -84,19 +89,25 @@ public final class Trainer {
         }
         let batch = try model.loadInput(x, count: n)
         let rngBefore = model.random.generator
-        model.zeroGradients()
+        let profiler = model.profiler
+        profiler.forward(profileSlots.zero) { model.zeroGradients() }
         do {
             let logits = try model.forward(batch, mode: .training)
-            let result = try loss.forward(logits, labels: labels)
+            let result = try profiler.forward(profileSlots.loss) { try loss.forward(logits, labels: labels) }
             guard result.loss.isFinite else {
                 throw SuperConvError.nonFinite("loss is \(result.loss) at iteration \(iteration); weights unchanged")
             }
-            try model.backward(try loss.backward(labels: labels))
-            for p in trainable where !allFinite(p.gradient!.data, count: p.gradient!.count) {
-                throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
+            try model.backward(try profiler.backward(profileSlots.loss) { try loss.backward(labels: labels) })
+            try profiler.forward(profileSlots.check) {
+                for p in trainable where !allFinite(p.gradient!.data, count: p.gradient!.count) {
+                    throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
+                }
             }
-            model.commitStatistics()
-            optimizer.step(slots, hyper)
+            profiler.forward(profileSlots.update) {
+                model.commitStatistics()
+                optimizer.step(slots, hyper)
+            }
+            profiler.countStep()
             iteration += 1
             if let config = estimatorConfiguration, (iteration - estimatorStart) % config.interval == 0 {
                 try observeEstimator(learningRate: Double(hyper.learningRate))

@@ -37,6 +37,7 @@ SIGNATURES = {
     "sc_model_param_info": (None, [_h, _i64, _ps, _pi32, _pi64]),
     "sc_model_param_get": (None, [_h, _s, _pf, _i64]), "sc_model_param_set": (None, [_h, _s, _pf, _i64]),
     "sc_model_create_from_checkpoint": (None, [_s, _p_h]),
+    "sc_model_set_profiling": (None, [_h, ctypes.c_int]), "sc_model_profile": (None, [_h, _ps]),
     "sc_trainer_create": (None, [_h, _s, _p_h]), "sc_trainer_destroy": ("void", [_h]), "sc_trainer_spec": (_s, [_h]),
     "sc_trainer_step": (None, [_h, _pf, _pi32, _i64, _pf, _pi64]),
     "sc_trainer_evaluate": (None, [_h, _pf, _pi32, _i64, _pf, _pi64]),
