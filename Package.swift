@@ -31,9 +31,15 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // Kernels for CPUs with AVX2 and FMA, compiled for them; SuperConvCore checks the CPU
+        // before calling them and falls back to its portable code otherwise.
+        .target(
+            name: "SuperConvKernelsAVX2",
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell"])]
+        ),
         .target(
             name: "SuperConvCore",
-            dependencies: ["COpenBLAS", "CHDF5", "CZlib"],
+            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "SuperConvKernelsAVX2"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
         ),
         .target(

@@ -36,6 +36,46 @@ final class LayerGradientTests: XCTestCase {
         for (a, b) in zip(single.2, several.2) { XCTAssertEqual(a, b, accuracy: 1e-4) }
     }
 
+    /// A shape the direct kernels take (channels in fours, a width that ends in a partial run).
+    func testConv2dDirectKernelsGradient() throws {
+        let conv = try Conv2d(inChannels: 4, outChannels: 4, kernel: 3, stride: 1, padding: 1, bias: true,
+                              workspace: Workspace())
+        randomize(conv.weight.value, seed: 21, scale: 0.3)
+        randomize(conv.bias!.value, seed: 22)
+        try checkGradients(of: conv, input: randomTensor(Shape(2, 4, 3, 17), seed: 23))
+    }
+
+    /// The direct kernels compute what the im2col + GEMM path (their reference) computes, on the
+    /// plane sizes of 32x32 and 28x28 inputs, wide and narrow kernels, first layers included.
+    func testConv2dDirectKernelsMatchTheGEMMPath() throws {
+        guard CPUFeatures.hasAVX2FMA else { throw XCTSkip("this CPU lacks AVX2 or FMA; only the GEMM path runs") }
+        let shapes = [(c: 4, o: 8, h: 32, w: 32), (c: 8, o: 4, h: 16, w: 16), (c: 4, o: 8, h: 8, w: 8),
+                      (c: 4, o: 4, h: 28, w: 28), (c: 8, o: 8, h: 14, w: 14), (c: 4, o: 4, h: 7, w: 7),
+                      (c: 1, o: 16, h: 28, w: 28), (c: 3, o: 8, h: 9, w: 20)]
+        for (i, s) in shapes.enumerated() {
+            let x = try randomTensor(Shape(3, s.c, s.h, s.w), seed: UInt64(30 + i))
+            let dy = try randomTensor(Shape(3, s.o, s.h, s.w), seed: UInt64(50 + i))
+            func run(direct: Bool) throws -> (y: [Float], dx: [Float], dw: [Float], db: [Float]) {
+                let conv = try Conv2d(inChannels: s.c, outChannels: s.o, kernel: 3, stride: 1, padding: 1, bias: true,
+                                      workspace: Workspace())
+                conv.allowsDirectKernels = direct
+                conv.computesInputGradient = s.c % 4 == 0  // a first layer otherwise
+                randomize(conv.weight.value, seed: UInt64(70 + i), scale: 0.3)
+                randomize(conv.bias!.value, seed: UInt64(90 + i))
+                let y = try conv.forward(x, mode: .training).array
+                let dx = try conv.backward(dy)
+                return (y, conv.computesInputGradient ? dx.array : [], conv.weight.gradient!.array, conv.bias!.gradient!.array)
+            }
+            let reference = try run(direct: false), direct = try run(direct: true)
+            for (name, a, b) in [("y", reference.y, direct.y), ("dx", reference.dx, direct.dx),
+                                 ("dweight", reference.dw, direct.dw), ("dbias", reference.db, direct.db)] {
+                XCTAssertEqual(a.count, b.count, "\(name) of \(s)")
+                let scale = a.map(abs).max() ?? 1
+                for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, scale), "\(name) of \(s)") }
+            }
+        }
+    }
+
     func testBatchNormTrainingMode() throws {
         let bn = try BatchNorm2d(channels: 3, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95),
                                  inference: .global)

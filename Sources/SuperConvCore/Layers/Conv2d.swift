@@ -1,3 +1,5 @@
+import SuperConvKernelsAVX2
+
 /// 2-D convolution, square kernel, as PyTorch's `nn.Conv2d` (groups 1, dilation 1).
 ///
 /// Shapes: x [N, C, H, W], weight [O, C, K, K], bias [O], y [N, O, OH, OW]; L = OH*OW and
@@ -14,6 +16,15 @@
 ///   dcol     = weightᵀ · dY,   dx = col2im(dcol)   (the adjoint of the gather im2col does)
 /// Each worker sums its tiles' dweight in an accumulator of its own; the accumulators are added
 /// in worker order, so the result depends only on the thread count.
+///
+/// 3x3 stride-1 convolutions (all but the downsampling ones in CIFAR ResNets) run direct
+/// kernels instead on CPUs with AVX2 and FMA, image by image from zero-padded copies: y from x
+/// (`directConvolution3x3`); dx from dy with the same kernel, since the input gradient of a
+/// stride-1 "same" convolution is the forward convolution of dy with the kernel flipped in both
+/// axes and its channel axes swapped,
+///   dx[c, i, j] = Σ_o Σ_kh,kw  w[o, c, 2 − kh, 2 − kw] · dy[o, i + kh − 1, j + kw − 1];
+/// and dweight as the correlation of dy with x (`directWeightGradient3x3`), summed per worker
+/// as in the GEMM path.
 public final class Conv2d: Layer {
     public let inChannels: Int, outChannels: Int
     public let kernel: Int, stride: Int, padding: Int
@@ -23,6 +34,12 @@ public final class Conv2d: Layer {
     public var computesInputGradient = true
     /// About how many GEMM columns (images x output positions) one tile has.
     public let tileColumns: Int
+    /// Whether the direct kernels may be used where they apply (tests turn them off to compare
+    /// with the GEMM path).
+    public var allowsDirectKernels = true
+    /// Weights packed for the direct kernels: forward [O/4][C][9][4], backward [C/4][O][9][4].
+    private let packedForward: Tensor
+    private let packedBackward: Tensor
 
     private let workspace: Workspace
     private var input: Tensor?
@@ -42,7 +59,16 @@ public final class Conv2d: Layer {
         self.bias = bias ? try Parameter(name: "bias", shape: Shape(outChannels)) : nil
         output = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
+        packedForward = try Tensor(Shape(1))
+        packedBackward = try Tensor(Shape(1))
     }
+
+    /// The direct kernels apply to 3x3 stride-1 "same" convolutions whose output channels (for
+    /// the input gradient: input channels) come in fours.
+    private func usesDirectKernel(outputs: Int) -> Bool {
+        allowsDirectKernels && CPUFeatures.hasAVX2FMA && kernel == 3 && stride == 1 && padding == 1 && outputs % 4 == 0
+    }
+
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
@@ -66,6 +92,17 @@ public final class Conv2d: Layer {
         let n = x.shape.n, l = g.positions, o = outChannels
         try output.resize(outputShape(for: x.shape))
         input = x
+        if usesDirectKernel(outputs: o) {
+            try pack(into: packedForward, groups: o / 4, taps: inChannels) { group, c, t, lane in
+                ((group * 4 + lane) * inChannels + c) * 9 + t
+            }
+            let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
+            try workspace.reserve(workers: workerCount(n), columns: padded, product: 1, accumulator: 0)
+            parallelFor(n, DirectForward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
+                                         x: x.data, y: output.data, weights: packedForward.data,
+                                         bias: bias?.value.data, workspace: workspace))
+            return output
+        }
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
         try workspace.reserve(workers: workerCount(tiles), columns: g.rows * tile * l,
@@ -79,21 +116,114 @@ public final class Conv2d: Layer {
         guard let x = input else { throw SuperConvError.state("Conv2d.backward called before forward") }
         let g = geometry(x.shape)
         let n = x.shape.n, l = g.positions, o = outChannels
-        let tile = tileImages(l, batch: n)
-        let tiles = (n + tile - 1) / tile
-        let workers = workerCount(tiles)
-        try workspace.reserve(workers: workers, columns: g.rows * tile * l,
-                              product: o * tile * l, accumulator: o * g.rows)
         if computesInputGradient { try gradInput.resize(x.shape) }
         if let db = bias?.gradient?.data {
             parallelFor(o, BiasGradient(n: n, o: o, l: l, dy: dy.data, db: db))
         }
-        parallelFor(tiles, BackwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, dy: dy.data,
-                                         weight: weight.value.data,
-                                         dx: computesInputGradient ? gradInput.data : nil, workspace: workspace))
         let dw = weight.gradient!.data
-        for worker in 0..<workers { addInPlace(dw, workspace.accumulator(worker), count: o * g.rows) }
+        // Direct kernels where they apply; the weight gradient of small planes (8x8) stays a
+        // GEMM, where the kernel's per-row loop would be too short to pay for its reductions.
+        let directData = computesInputGradient && usesDirectKernel(outputs: inChannels)
+        let directWeights = usesDirectKernel(outputs: o) && g.width >= 16 && (directData || !computesInputGradient)
+        let tile = tileImages(l, batch: n)
+        let tiles = (n + tile - 1) / tile
+        let gemmWorkers = directWeights ? 0 : workerCount(tiles)
+        let directWorkers = directWeights || directData ? workerCount(n) : 0
+        let padded = { (channels: Int) in paddedImageSize(channels: channels, height: g.height, width: g.width) }
+        try workspace.reserve(workers: max(gemmWorkers, directWorkers),
+                              columns: max(directWeights ? padded(inChannels) : g.rows * tile * l, 1),
+                              product: max(directWeights || directData ? padded(o) : 0, directWeights ? 0 : o * tile * l),
+                              accumulator: o * g.rows)
+        if !directWeights {
+            parallelFor(tiles, BackwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, dy: dy.data,
+                                             weight: weight.value.data,
+                                             dx: computesInputGradient && !directData ? gradInput.data : nil,
+                                             workspace: workspace))
+            for worker in 0..<gemmWorkers { addInPlace(dw, workspace.accumulator(worker), count: o * g.rows) }
+        }
+        if directWeights || directData {
+            if directData {
+                // w'[c, o, t] = w[o, c, 8 − t]: the flipped kernel with its channel axes swapped.
+                try pack(into: packedBackward, groups: inChannels / 4, taps: o) { group, oc, t, lane in
+                    (oc * inChannels + group * 4 + lane) * 9 + (8 - t)
+                }
+            }
+            parallelFor(n, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
+                                          x: directWeights ? x.data : nil, dy: dy.data,
+                                          dx: directData ? gradInput.data : nil,
+                                          weights: packedBackward.data, workspace: workspace))
+            if directWeights {
+                for worker in 0..<directWorkers { addInPlace(dw, workspace.accumulator(worker), count: o * g.rows) }
+            }
+        }
         return gradInput
+    }
+
+    /// Packs the weights for the direct kernel as [groups][taps][9][4]: `source(group, channel,
+    /// tap, lane)` is the index in the [O, C, 3, 3] weight of each packed entry.
+    private func pack(into packed: Tensor, groups: Int, taps channels: Int,
+                      _ source: (Int, Int, Int, Int) -> Int) throws {
+        try packed.resize(Shape(groups * channels * 36))
+        let w = weight.value.data, out = packed.data
+        for group in 0..<groups {
+            for c in 0..<channels {
+                for t in 0..<9 {
+                    for lane in 0..<4 { out[((group * channels + c) * 9 + t) * 4 + lane] = w[source(group, c, t, lane)] }
+                }
+            }
+        }
+    }
+}
+
+/// The direct forward over images: each worker copies an image into its zero-bordered buffer
+/// (borders and slack are zeroed once per call; images overwrite only the interior) and
+/// convolves it.
+private struct DirectForward: ParallelBody {
+    let channels: Int, outChannels: Int, h: Int, w: Int
+    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
+    let workspace: Workspace
+
+    func callAsFunction(_ worker: Int, _ images: Range<Int>) {
+        let padded = workspace.columns(worker)
+        padded.update(repeating: 0, count: paddedImageSize(channels: channels, height: h, width: w))
+        for i in images {
+            padImage(x + i * channels * h * w, into: padded, channels: channels, height: h, width: w)
+            directConvolution3x3(padded: padded, packedWeights: weights, bias: bias, output: y + i * outChannels * h * w,
+                                 inChannels: channels, outChannels: outChannels, height: h, width: w)
+        }
+    }
+}
+
+/// The direct backward over images: dweight into the worker's accumulator (when x is given),
+/// and dx (when wanted) as the forward kernel on the padded dy with the flipped, transposed
+/// weights.
+private struct DirectBackward: ParallelBody {
+    let channels: Int, outChannels: Int, h: Int, w: Int
+    let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?
+    let weights: UnsafePointer<Float>
+    let workspace: Workspace
+
+    func callAsFunction(_ worker: Int, _ images: Range<Int>) {
+        let paddedX = workspace.columns(worker), paddedDY = workspace.product(worker)
+        let accumulator = workspace.accumulator(worker)
+        paddedDY.update(repeating: 0, count: paddedImageSize(channels: outChannels, height: h, width: w))
+        if x != nil {
+            paddedX.update(repeating: 0, count: paddedImageSize(channels: channels, height: h, width: w))
+            accumulator.update(repeating: 0, count: outChannels * channels * 9)
+        }
+        for i in images {
+            padImage(dy + i * outChannels * h * w, into: paddedDY, channels: outChannels, height: h, width: w)
+            if let x {
+                padImage(x + i * channels * h * w, into: paddedX, channels: channels, height: h, width: w)
+                directWeightGradient3x3(paddedInput: paddedX, paddedGradient: paddedDY, into: accumulator,
+                                        inChannels: channels, outChannels: outChannels, height: h, width: w)
+            }
+            if let dx {
+                directConvolution3x3(padded: paddedDY, packedWeights: weights, bias: nil, output: dx + i * channels * h * w,
+                                     inChannels: outChannels, outChannels: channels, height: h, width: w)
+            }
+        }
     }
 }
 
