@@ -97,6 +97,36 @@ final class LayerGradientTests: XCTestCase {
         try checkGradients(of: bn, input: randomTensor(Shape(3, 2, 2, 2), seed: 13), mode: .inference, epsilon: 5e-3)
     }
 
+    /// BN with the ReLU fused computes what BN followed by a ReLU layer computes, forward and
+    /// backward (the ReLU's kink makes finite differences unreliable here), in both modes.
+    func testBatchNormWithFusedReLUEqualsBatchNormThenReLU() throws {
+        let x = try randomTensor(Shape(3, 4, 5, 5), seed: 15, scale: 2)
+        let dy = try randomTensor(Shape(3, 4, 5, 5), seed: 16)
+        for mode in [Mode.training, .inference] {
+            func make(relu: Bool) throws -> BatchNorm2d {
+                let bn = try BatchNorm2d(channels: 4, epsilon: 1e-5, statistics: .pytorch(momentum: 0.1),
+                                         inference: .global, appliesReLU: relu)
+                randomize(bn.weight.value, seed: 17)
+                randomize(bn.bias.value, seed: 18)
+                bn.runningMean.value.copy(from: [0.1, -0.2, 0.3, 0])
+                bn.runningVar.value.copy(from: [1.5, 0.5, 2, 1])
+                return bn
+            }
+            let fused = try make(relu: true), plain = try make(relu: false), relu = try ReLU()
+            let y = try fused.forward(x, mode: mode).array
+            let reference = try relu.forward(try plain.forward(x, mode: mode), mode: mode).array
+            XCTAssertTrue(y.contains(0) && y.contains { $0 > 0 }, "the test needs both sides of the kink")
+            for (a, b) in zip(y, reference) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+            let dx = try fused.backward(dy).array
+            let dxReference = try plain.backward(try relu.backward(dy)).array
+            for (a, b) in zip(dx, dxReference) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+            for (a, b) in zip(fused.weight.gradient!.array + fused.bias.gradient!.array,
+                              plain.weight.gradient!.array + plain.bias.gradient!.array) {
+                XCTAssertEqual(a, b, accuracy: 1e-4)
+            }
+        }
+    }
+
     func testReLU() throws {
         try checkGradients(of: ReLU(), input: randomTensor(Shape(2, 3, 4, 4), seed: 14, awayFromZero: 0.05))
     }
@@ -134,12 +164,13 @@ final class LayerGradientTests: XCTestCase {
 
     func testResidualBlockWithAverageShortcut() throws {
         let ws = Workspace()
-        func norm(_ c: Int) throws -> BatchNorm2d {
-            try BatchNorm2d(channels: c, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95), inference: .global)
+        func norm(_ c: Int, relu: Bool = false) throws -> BatchNorm2d {
+            try BatchNorm2d(channels: c, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95), inference: .global,
+                            appliesReLU: relu)
         }
         let block = try BasicBlock(
             conv1: Conv2d(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, bias: true, workspace: ws),
-            bn1: norm(2),
+            bn1: norm(2, relu: true),
             conv2: Conv2d(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, bias: true, workspace: ws),
             bn2: norm(2), shortcut: AvgPool2d(kernel: 3, stride: 2),
             widen: ChannelZeroPad(before: 0, after: 2, stride: 1))

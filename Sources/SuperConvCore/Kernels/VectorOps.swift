@@ -94,9 +94,52 @@ func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
     return acc == 0
 }
 
-/// Sum of x[i] in double precision.
+// Reductions over one plane (up to a few thousand elements): eight float partial sums, which
+// break the add chain's latency, returned in double for the caller to accumulate across planes.
+// Multiply and add are written separately: this module is compiled for baseline x86-64, where
+// SIMD's addProduct becomes a call to fmaf per lane.
+
+/// Σ x[i].
 func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
-    var s = 0.0
-    for i in 0..<count { s += Double(x[i]) }
+    var acc = Lanes()
+    var i = 0
+    while i + 8 <= count { acc += load(x, i); i += 8 }
+    var s = Double(acc.sum())
+    while i < count { s += Double(x[i]); i += 1 }
     return s
+}
+
+/// Σ (x[i] − center)².
+func sumOfSquares(_ x: UnsafePointer<Float>, count: Int, around center: Float) -> Double {
+    var acc = Lanes()
+    let c = Lanes(repeating: center)
+    var i = 0
+    while i + 8 <= count { let d = load(x, i) - c; acc += d * d; i += 8 }
+    var s = Double(acc.sum())
+    while i < count { let d = Double(x[i] - center); s += d * d; i += 1 }
+    return s
+}
+
+/// (Σ a[i], Σ a[i]·(b[i] − center)), with a[i] taken as 0 where mask[i] <= 0 when a mask is
+/// given (the gradient arriving through a ReLU whose output is the mask).
+func sumAndCenteredDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, center: Float,
+                       mask: UnsafePointer<Float>?) -> (Double, Double) {
+    var sa = Lanes(), sab = Lanes()
+    let c = Lanes(repeating: center)
+    var i = 0
+    while i + 8 <= count {
+        var v = load(a, i)
+        if let mask { v.replace(with: 0, where: load(mask, i) .<= 0) }
+        sa += v
+        sab += v * (load(b, i) - c)
+        i += 8
+    }
+    var (s, d) = (Double(sa.sum()), Double(sab.sum()))
+    while i < count {
+        let v = mask.map { $0[i] > 0 ? a[i] : 0 } ?? a[i]
+        s += Double(v)
+        d += Double(v * (b[i] - center))
+        i += 1
+    }
+    return (s, d)
 }

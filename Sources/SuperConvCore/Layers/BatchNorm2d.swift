@@ -27,6 +27,12 @@ public enum BatchNormInference: String, Sendable {
 ///   dx_i = (1/√(σ²+ε)) · (g_i − mean(g) − x̂_i·mean(g·x̂)),
 ///   dγ += Σ dy_i·x̂_i,  dβ += Σ dy_i.
 /// With fixed (running) statistics μ and σ are constants and dx_i = g_i/√(σ²+ε).
+/// x̂ is not stored: backward recomputes it from the input, which the layer before keeps, and
+/// saves a tensor per layer and a pass over memory.
+///
+/// With `appliesReLU` the layer outputs relu(y) (BN followed by ReLU, fused: one pass over
+/// memory instead of three); backward then first masks dy where the output is 0, which is
+/// ReLU's backward.
 ///
 /// Running statistics change only in `commitStatistics`, which the trainer calls once a step is
 /// accepted, so a rejected (non-finite) step leaves them untouched.
@@ -39,16 +45,20 @@ public final class BatchNorm2d: Layer {
     public let runningMean: Parameter, runningVar: Parameter
     /// Caffe's s: the total weight of the accumulated batches (0 before the first).
     public var statisticsWeight: Float = 0
+    /// Whether a ReLU follows, fused into this layer.
+    public let appliesReLU: Bool
 
     /// Per channel: the statistics that normalised the last forward, and 1/√(σ²+ε).
     private let mean: Tensor, variance: Tensor, inverseStd: Tensor
     private var usedBatchStatistics = true
     private var pendingCount = 0
-    private let normalized: Tensor, output: Tensor, gradInput: Tensor
+    private var input: Tensor?
+    private let output: Tensor, gradInput: Tensor
 
     public init(channels: Int, epsilon: Float, statistics: BatchNormStatistics,
-                inference: BatchNormInference) throws {
+                inference: BatchNormInference, appliesReLU: Bool = false) throws {
         self.channels = channels
+        self.appliesReLU = appliesReLU
         self.epsilon = epsilon
         self.statistics = statistics
         self.inference = inference
@@ -61,7 +71,6 @@ public final class BatchNorm2d: Layer {
         mean = try Tensor(Shape(channels))
         variance = try Tensor(Shape(channels))
         inverseStd = try Tensor(Shape(channels))
-        normalized = try Tensor(Shape(1))
         output = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
     }
@@ -70,13 +79,13 @@ public final class BatchNorm2d: Layer {
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         try output.resize(x.shape)
-        try normalized.resize(x.shape)
+        input = x
         let useBatch = mode == .training || inference == .batch
         usedBatchStatistics = useBatch
         pendingCount = mode == .training ? x.shape.n * x.shape.h * x.shape.w : 0
         parallelFor(channels, Normalize(
             n: x.shape.n, channels: channels, plane: x.shape.h * x.shape.w, epsilon: epsilon,
-            useBatchStatistics: useBatch, x: x.data, normalized: normalized.data, y: output.data,
+            useBatchStatistics: useBatch, relu: appliesReLU, x: x.data, y: output.data,
             gamma: weight.value.data, beta: bias.value.data,
             runningMean: runningMean.value.data, runningVar: runningVar.value.data,
             mean: mean.data, variance: variance.data, inverseStd: inverseStd.data))
@@ -84,11 +93,12 @@ public final class BatchNorm2d: Layer {
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
+        guard let x = input else { throw SuperConvError.state("BatchNorm2d.backward called before forward") }
         try gradInput.resize(dy.shape)
         parallelFor(channels, NormalizeGradient(
             n: dy.shape.n, channels: channels, plane: dy.shape.h * dy.shape.w,
-            useBatchStatistics: usedBatchStatistics, dy: dy.data, normalized: normalized.data,
-            dx: gradInput.data, gamma: weight.value.data, inverseStd: inverseStd.data,
+            useBatchStatistics: usedBatchStatistics, dy: dy.data, x: x.data, output: appliesReLU ? output.data : nil,
+            dx: gradInput.data, gamma: weight.value.data, mean: mean.data, inverseStd: inverseStd.data,
             dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
         return gradInput
     }
@@ -120,12 +130,12 @@ public final class BatchNorm2d: Layer {
     }
 }
 
-/// Forward for a range of channels: statistics (batch or running), then x̂ and y.
+/// Forward for a range of channels: statistics (batch or running), then y (or relu(y)).
 private struct Normalize: ParallelBody {
     let n: Int, channels: Int, plane: Int
     let epsilon: Float
-    let useBatchStatistics: Bool
-    let x: UnsafePointer<Float>, normalized: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+    let useBatchStatistics: Bool, relu: Bool
+    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>
     let mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>, inverseStd: UnsafeMutablePointer<Float>
@@ -133,67 +143,88 @@ private struct Normalize: ParallelBody {
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
         for c in range {
             if useBatchStatistics {
-                // Two passes in double precision: exact enough for m up to millions.
+                // Two passes, planes summed in double: exact enough for m up to millions.
                 var s = 0.0
                 for i in 0..<n { s += sum(x + (i * channels + c) * plane, count: plane) }
-                let mu = s / Double(n * plane)
+                let mu = Float(s / Double(n * plane))
                 var ss = 0.0
-                for i in 0..<n {
-                    let src = x + (i * channels + c) * plane
-                    for p in 0..<plane { let d = Double(src[p]) - mu; ss += d * d }
-                }
-                mean[c] = Float(mu)
+                for i in 0..<n { ss += sumOfSquares(x + (i * channels + c) * plane, count: plane, around: mu) }
+                mean[c] = mu
                 variance[c] = Float(ss / Double(n * plane))
             } else {
                 mean[c] = runningMean[c]
                 variance[c] = runningVar[c]
             }
             inverseStd[c] = 1 / (variance[c] + epsilon).squareRoot()
-            let mu = mean[c], inv = inverseStd[c], g = gamma[c], b = beta[c]
+            // y = γ(x − μ)/σ = a·x + b' with a = γ/σ, b' = β − a·μ.
+            let a = gamma[c] * inverseStd[c], b = beta[c] - a * mean[c]
+            let aLanes = Lanes(repeating: a), bLanes = Lanes(repeating: b)
+            let floor: Float = relu ? 0 : -.infinity
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
-                let src = x + offset, xh = normalized + offset, dst = y + offset
-                for p in 0..<plane {
-                    let v = (src[p] - mu) * inv
-                    xh[p] = v
-                    dst[p] = v * g + b
+                let src = x + offset, dst = y + offset
+                var p = 0
+                while p + 8 <= plane {
+                    let v = load(src, p) * aLanes + bLanes
+                    store(relu ? v.replacing(with: 0, where: v .< 0) : v, dst, p)
+                    p += 8
+                }
+                while p < plane {
+                    dst[p] = max(floor, src[p] * a + b)
+                    p += 1
                 }
             }
         }
     }
 }
 
-/// Backward for a range of channels (see the derivation on `BatchNorm2d`).
+/// Backward for a range of channels (see the derivation on `BatchNorm2d`), with x̂ = (x − μ)/σ
+/// recomputed and, after a fused ReLU, dy masked where the output is 0.
 private struct NormalizeGradient: ParallelBody {
     let n: Int, channels: Int, plane: Int
     let useBatchStatistics: Bool
-    let dy: UnsafePointer<Float>, normalized: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
-    let gamma: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
+    let dy: UnsafePointer<Float>, x: UnsafePointer<Float>, output: UnsafePointer<Float>?
+    let dx: UnsafeMutablePointer<Float>
+    let gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
     let dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
 
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
         let m = Float(n * plane)
         for c in range {
-            var sumDy = 0.0, sumDyXhat = 0.0
+            let mu = mean[c], inv = inverseStd[c]
+            // Σdy and Σdy·(x − μ), then Σdy·x̂ = σ⁻¹·Σdy·(x − μ).
+            var sumDy = 0.0, sumDyCentered = 0.0
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
-                let g = dy + offset, xh = normalized + offset
-                for p in 0..<plane {
-                    sumDy += Double(g[p])
-                    sumDyXhat += Double(g[p] * xh[p])
-                }
+                let (s, d) = sumAndCenteredDot(dy + offset, x + offset, count: plane, center: mu,
+                                               mask: output.map { $0 + offset })
+                sumDy += s
+                sumDyCentered += d
             }
+            let sumDyXhat = sumDyCentered * Double(inv)
             dGamma[c] += Float(sumDyXhat)
             dBeta[c] += Float(sumDy)
             let scale = gamma[c] * inverseStd[c]
             // mean(g) and mean(g·x̂) with g = γ·dy; zero when the statistics were constants.
             let meanDy = useBatchStatistics ? Float(sumDy) / m : 0
             let meanDyXhat = useBatchStatistics ? Float(sumDyXhat) / m : 0
+            // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)) = scale·dy + k·x + k0 with x̂ = (x − μ)σ⁻¹.
+            let k = -scale * meanDyXhat * inv, k0 = -scale * meanDy - k * mu
+            let scaleLanes = Lanes(repeating: scale), kLanes = Lanes(repeating: k), k0Lanes = Lanes(repeating: k0)
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
-                let g = dy + offset, xh = normalized + offset, d = dx + offset
-                for p in 0..<plane {
-                    d[p] = scale * (g[p] - meanDy - xh[p] * meanDyXhat)
+                let g = dy + offset, src = x + offset, d = dx + offset, out = output.map { $0 + offset }
+                var p = 0
+                while p + 8 <= plane {
+                    var gv = load(g, p)
+                    if let out { gv.replace(with: 0, where: load(out, p) .<= 0) }
+                    store(scaleLanes * gv + kLanes * load(src, p) + k0Lanes, d, p)
+                    p += 8
+                }
+                while p < plane {
+                    let gv = out.map { $0[p] > 0 ? g[p] : 0 } ?? g[p]
+                    d[p] = scale * gv + k * src[p] + k0
+                    p += 1
                 }
             }
         }

@@ -1,13 +1,13 @@
 /// The residual unit of CIFAR ResNets: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU.
 ///
-///   h   = bn2(conv2(relu(bn1(conv1(x)))))
+///   h   = bn2(conv2(relu(bn1(conv1(x)))))   (bn1 applies the first ReLU itself)
 ///   s   = shortcut(x)         identity, or the downsampling shortcut of the variant
 ///   out = relu(h + s)         then, in the caffe variant's downsampling block, zero channels
 ///                             appended to double the width
 /// Backward of the sum sends the same gradient to both branches; dx is the sum of what the
 /// branch and the shortcut return.
 public final class BasicBlock: Layer {
-    let conv1: Conv2d, bn1: BatchNorm2d, relu1: ReLU
+    let conv1: Conv2d, bn1: BatchNorm2d
     let conv2: Conv2d, bn2: BatchNorm2d
     let shortcut: Layer?
     let relu2: ReLU
@@ -18,7 +18,7 @@ public final class BasicBlock: Layer {
 
     /// The profiler's slot of each part.
     private struct Slots {
-        var conv1 = 0, bn1 = 0, relu1 = 0, conv2 = 0, bn2 = 0, shortcut = 0, add = 0, relu2 = 0, widen = 0
+        var conv1 = 0, bn1 = 0, conv2 = 0, bn2 = 0, shortcut = 0, add = 0, relu2 = 0, widen = 0
     }
 
     init(conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d,
@@ -29,7 +29,7 @@ public final class BasicBlock: Layer {
         self.bn2 = bn2
         self.shortcut = shortcut
         self.widen = widen
-        relu1 = try ReLU()
+        guard bn1.appliesReLU else { throw SuperConvError.state("residual block: bn1 must apply the block's first ReLU") }
         relu2 = try ReLU()
         sum = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
@@ -44,7 +44,7 @@ public final class BasicBlock: Layer {
     func profile(with profiler: Profiler, as prefix: String) {
         self.profiler = profiler
         func slot(_ part: String) -> Int { profiler.slot(prefix + "." + part) }
-        slots = Slots(conv1: slot("conv1"), bn1: slot("bn1"), relu1: slot("relu1"), conv2: slot("conv2"),
+        slots = Slots(conv1: slot("conv1"), bn1: slot("bn1"), conv2: slot("conv2"),
                       bn2: slot("bn2"), shortcut: shortcut == nil ? 0 : slot("shortcut"), add: slot("add"),
                       relu2: slot("relu2"), widen: widen == nil ? 0 : slot("widen"))
     }
@@ -55,7 +55,6 @@ public final class BasicBlock: Layer {
         let p = profiler
         var h = try p.forward(slots.conv1) { try conv1.forward(x, mode: mode) }
         h = try p.forward(slots.bn1) { try bn1.forward(h, mode: mode) }
-        h = try p.forward(slots.relu1) { try relu1.forward(h, mode: mode) }
         h = try p.forward(slots.conv2) { try conv2.forward(h, mode: mode) }
         h = try p.forward(slots.bn2) { try bn2.forward(h, mode: mode) }
         let s = try shortcut.map { layer in try p.forward(slots.shortcut) { try layer.forward(x, mode: mode) } } ?? x
@@ -74,7 +73,6 @@ public final class BasicBlock: Layer {
         let dSum = try p.backward(slots.relu2) { try relu2.backward(dOut) }
         var dh = try p.backward(slots.bn2) { try bn2.backward(dSum) }
         dh = try p.backward(slots.conv2) { try conv2.backward(dh) }
-        dh = try p.backward(slots.relu1) { try relu1.backward(dh) }
         dh = try p.backward(slots.bn1) { try bn1.backward(dh) }
         let dBranch = try p.backward(slots.conv1) { try conv1.backward(dh) }
         let dShortcut = try shortcut.map { layer in try p.backward(slots.shortcut) { try layer.backward(dSum) } } ?? dSum

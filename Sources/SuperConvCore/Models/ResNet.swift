@@ -45,16 +45,16 @@ public final class ResNet {
             try Conv2d(inChannels: inC, outChannels: outC, kernel: 3, stride: stride, padding: 1,
                        bias: caffe, workspace: workspace)
         }
-        func norm(_ c: Int) throws -> BatchNorm2d {
+        func norm(_ c: Int, relu: Bool = false) throws -> BatchNorm2d {
             try BatchNorm2d(channels: c, epsilon: config.batchNormEpsilon, statistics: stats,
-                            inference: config.batchNormInference)
+                            inference: config.batchNormInference, appliesReLU: relu)
         }
 
         let stemConv = try conv(config.channels, 16, stride: 1)
         stemConv.computesInputGradient = false
-        let stemNorm = try norm(16)
-        stem = [stemConv, stemNorm, try ReLU()]
-        stemSlots = ["conv1", "bn1", "relu"].map(profiler.slot)
+        let stemNorm = try norm(16, relu: true)
+        stem = [stemConv, stemNorm]
+        stemSlots = ["conv1", "bn1"].map(profiler.slot)
         var named: [(String, Layer)] = [("conv1", stemConv), ("bn1", stemNorm)]
 
         var blocks: [BasicBlock] = []
@@ -64,20 +64,20 @@ public final class ResNet {
                 let downsample = stage > 0 && index == 0
                 let block: BasicBlock
                 if !downsample {
-                    block = try BasicBlock(conv1: conv(width, width, stride: 1), bn1: norm(width),
+                    block = try BasicBlock(conv1: conv(width, width, stride: 1), bn1: norm(width, relu: true),
                                            conv2: conv(width, width, stride: 1), bn2: norm(width),
                                            shortcut: nil, widen: nil)
                 } else if caffe {
                     // The branch keeps the input width; the pooled shortcut matches it; zeros
                     // appended after the sum double the width for the next block.
-                    block = try BasicBlock(conv1: conv(width, width, stride: 2), bn1: norm(width),
+                    block = try BasicBlock(conv1: conv(width, width, stride: 2), bn1: norm(width, relu: true),
                                            conv2: conv(width, width, stride: 1), bn2: norm(width),
                                            shortcut: AvgPool2d(kernel: 3, stride: 2),
                                            widen: ChannelZeroPad(before: 0, after: width, stride: 1))
                     width *= 2
                 } else {
                     let half = width / 2
-                    block = try BasicBlock(conv1: conv(width, 2 * width, stride: 2), bn1: norm(2 * width),
+                    block = try BasicBlock(conv1: conv(width, 2 * width, stride: 2), bn1: norm(2 * width, relu: true),
                                            conv2: conv(2 * width, 2 * width, stride: 1), bn2: norm(2 * width),
                                            shortcut: ChannelZeroPad(before: half, after: half, stride: 2),
                                            widen: nil)
