@@ -54,6 +54,91 @@ def child(lib, mode, depth, variant, batch, threads, steps, warmup):
     print(f"{steps * batch / seconds:.2f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def fashion_mnist(split):
+    """Images as float32 in [0, 1], [N, 1, 28, 28], and int64 labels, read with numpy."""
+    import gzip
+    import numpy as np
+    prefix = "train" if split == "train" else "t10k"
+    with gzip.open(f"{FASHION}/{prefix}-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
+    with gzip.open(f"{FASHION}/{prefix}-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    return images, labels
+
+
+def time_to_accuracy(lib, target, epochs, batch, threads, max_lr, every):
+    """Trains the paper's ResNet-20 on Fashion-MNIST with one cycle (PyTorch's OneCycleLR,
+    three linear phases) from the same data in the same order and reports the training time
+    (evaluations excluded) until test accuracy reaches `target`, checked every `every` steps."""
+    import numpy as np
+    x, y = fashion_mnist("train")
+    xt, yt = fashion_mnist("test")
+    mean = x.mean(axis=0, keepdims=True)  # the paper's per-pixel mean subtraction
+    x, xt = np.ascontiguousarray(x - mean), np.ascontiguousarray(xt - mean)
+    per_epoch = len(x) // batch
+    total = epochs * per_epoch
+    rng = np.random.default_rng(1)
+    orders = [rng.permutation(len(x)) for _ in range(epochs)]
+    if lib == "superconv":
+        import superconv as sc
+        sc.set_num_threads(threads)
+        model = sc.Model(depth=20, variant="caffe", input="1x28x28", classes=10, seed=1)
+        trainer = sc.Trainer(model, weight_decay=1e-4)
+        trainer.set_schedule(policy="onecycle_cosine", max_lr=max_lr, total_steps=total, three_phase=1, anneal="linear")
+        step = lambda xb, yb: trainer.step(xb, yb)  # noqa: E731
+        accuracy = lambda: trainer.evaluate(xt, yt)[1]  # noqa: E731
+    else:
+        import torch
+        import torch.nn.functional as F
+        from make_pytorch_fixtures import CifarResNet
+        torch.set_num_threads(threads)
+        torch.manual_seed(1)
+        net = CifarResNet(20, "caffe", in_channels=1)
+        for m in net.modules():  # MSRA initialisation, as superconv and the paper's Caffe files
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(m.weight)
+                torch.nn.init.zeros_(m.bias) if m.bias is not None else None
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = 0.05  # superconv's default bn_maf = 0.95
+        optimizer = torch.optim.SGD(net.parameters(), lr=max_lr / 25, momentum=0.95, weight_decay=1e-4)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total,
+                                                       three_phase=True, anneal_strategy="linear")
+
+        def step(xb, yb):
+            net.train()
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(net(torch.from_numpy(xb)), torch.from_numpy(yb)).backward()
+            optimizer.step()
+            schedule.step()
+
+        def accuracy():
+            net.eval()
+            with torch.inference_mode():
+                correct = sum((net(torch.from_numpy(xt[i:i + 500])).argmax(1).numpy() == yt[i:i + 500]).sum()
+                              for i in range(0, len(xt), 500))
+            return correct / len(xt)
+    trained, reached, best = 0.0, None, 0.0
+    for epoch in range(epochs):
+        for b in range(per_epoch):
+            index = orders[epoch][b * batch:(b + 1) * batch]
+            xb, yb = np.ascontiguousarray(x[index]), y[index]
+            start = time.perf_counter()
+            step(xb, yb)
+            trained += time.perf_counter() - start
+            iteration = epoch * per_epoch + b + 1
+            if iteration % every == 0 or iteration == total:
+                acc = accuracy()
+                best = max(best, acc)
+                if acc >= target and reached is None:
+                    reached = (iteration, trained)
+                    print(f"{reached[0]} {reached[1]:.1f} {acc:.4f}")
+                    return
+    print(f"-1 {trained:.1f} {best:.4f}")
+
+
 def measure(lib, *args):
     out = subprocess.run([sys.executable, __file__, "--child", lib, *map(str, args)], check=True,
                          capture_output=True, text=True).stdout.split()
@@ -65,8 +150,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement (after 2 warm-up steps)")
     parser.add_argument("--quick", action="store_true", help="ResNet-20 caffe only, one repeat")
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="also train ResNet-20 on Fashion-MNIST with one cycle in both until 90%% test accuracy "
+                             "(several minutes per library)")
     parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
+    parser.add_argument("--child-tta", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_tta:
+        return time_to_accuracy(args.child_tta[0], target=0.90, epochs=4, batch=128, threads=2, max_lr=1.0, every=50)
     if args.child:
         lib, mode, depth, variant, batch, threads, steps, warmup = args.child
         return child(lib, mode, int(depth), variant, int(batch), int(threads), int(steps), int(warmup))
@@ -110,6 +201,17 @@ def main():
         one = results[f"ResNet-{depth} {variant} train, batch 128, 1 thread"]
         two = results[f"ResNet-{depth} {variant} train, batch 128, 2 threads"]
         print(f"| ResNet-{depth} {variant} | {two[0] / one[0]:.2f}x | {two[1] / one[1]:.2f}x |")
+
+    if args.time_to_accuracy:
+        print("\n| time to 90% Fashion-MNIST test accuracy (ResNet-20 caffe, one cycle to 1, batch 128, 2 threads) "
+              "| iteration | training seconds | accuracy then |")
+        print("|---|---|---|---|")
+        for lib in ("superconv", "pytorch"):
+            out = subprocess.run([sys.executable, __file__, "--child-tta", lib], check=True, capture_output=True,
+                                 text=True).stdout.split()
+            iteration, seconds, accuracy = int(out[0]), float(out[1]), float(out[2])
+            reached = f"{iteration}" if iteration > 0 else "not reached in 4 epochs"
+            print(f"| {lib} | {reached} | {seconds:.0f} | {100 * accuracy:.2f}% |", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@
 public final class AvgPool2d: Layer {
     public let kernel: Int, stride: Int
     private var inputShape = Shape(1)
-    private let output: Tensor, gradInput: Tensor
+    private let output: Tensor
+    /// Where backward writes dx; a model may point several layers at one shared tensor (see
+    /// `ResNet`'s gradient buffers).
+    var gradInput: Tensor
 
     public init(kernel: Int, stride: Int) throws {
         self.kernel = kernel

@@ -53,7 +53,10 @@ public final class BatchNorm2d: Layer {
     private var usedBatchStatistics = true
     private var pendingCount = 0
     private var input: Tensor?
-    private let output: Tensor, gradInput: Tensor
+    let output: Tensor
+    /// Where backward writes dx; a model may point several layers at one shared tensor (see
+    /// `ResNet`'s gradient buffers).
+    var gradInput: Tensor
 
     public init(channels: Int, epsilon: Float, statistics: BatchNormStatistics,
                 inference: BatchNormInference, appliesReLU: Bool = false) throws {

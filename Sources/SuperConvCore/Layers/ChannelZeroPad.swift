@@ -8,7 +8,10 @@
 public final class ChannelZeroPad: Layer {
     public let before: Int, after: Int, stride: Int
     private var inputShape = Shape(1)
-    private let output: Tensor, gradInput: Tensor
+    private let output: Tensor
+    /// Where backward writes dx; a model may point several layers at one shared tensor (see
+    /// `ResNet`'s gradient buffers).
+    var gradInput: Tensor
 
     public init(before: Int, after: Int, stride: Int) throws {
         self.before = before

@@ -44,7 +44,9 @@ public final class Conv2d: Layer {
     private let workspace: Workspace
     private var input: Tensor?
     private let output: Tensor
-    private let gradInput: Tensor
+    /// Where backward writes dx; a model may point several layers at one shared tensor (see
+    /// `ResNet`'s gradient buffers).
+    var gradInput: Tensor
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool, workspace: Workspace, tileColumns: Int = 512) throws {

@@ -2,7 +2,10 @@
 /// Backward: every pixel of a plane receives dy/(H·W).
 public final class GlobalAvgPool: Layer {
     private var inputShape = Shape(1)
-    private let output: Tensor, gradInput: Tensor
+    private let output: Tensor
+    /// Where backward writes dx; a model may point several layers at one shared tensor (see
+    /// `ResNet`'s gradient buffers).
+    var gradInput: Tensor
 
     public init() throws {
         output = try Tensor(Shape(1))

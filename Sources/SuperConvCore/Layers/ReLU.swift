@@ -1,7 +1,9 @@
 /// y = max(0, x). Backward: dx = dy where y > 0, else 0 (the subgradient 0 at the kink, as
-/// PyTorch and Caffe take it).
+/// PyTorch and Caffe take it). Both are element by element, so `output` may be the input's own
+/// tensor (in place) and `gradInput` dy's.
 public final class ReLU: Layer {
-    private let output: Tensor, gradInput: Tensor
+    var output: Tensor
+    var gradInput: Tensor
 
     public init() throws {
         output = try Tensor(Shape(1))

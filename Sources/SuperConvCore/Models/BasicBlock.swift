@@ -6,13 +6,18 @@
 ///                             appended to double the width
 /// Backward of the sum sends the same gradient to both branches; dx is the sum of what the
 /// branch and the shortcut return.
+///
+/// Memory: the sum is formed in bn2's output and the ReLU runs in place there (bn2's backward
+/// does not need its output), so the block keeps four activations: conv1's and bn1's outputs,
+/// conv2's, and this one. In a ResNet the gradients go through three tensors shared by every
+/// block (`shareGradients`).
 public final class BasicBlock: Layer {
     let conv1: Conv2d, bn1: BatchNorm2d
     let conv2: Conv2d, bn2: BatchNorm2d
     let shortcut: Layer?
     let relu2: ReLU
     let widen: ChannelZeroPad?
-    private let sum: Tensor, gradInput: Tensor
+    private var gradInput: Tensor
     private var profiler = Profiler()
     private var slots = Slots()
 
@@ -31,7 +36,7 @@ public final class BasicBlock: Layer {
         self.widen = widen
         guard bn1.appliesReLU else { throw SuperConvError.state("residual block: bn1 must apply the block's first ReLU") }
         relu2 = try ReLU()
-        sum = try Tensor(Shape(1))
+        relu2.output = bn2.output
         gradInput = try Tensor(Shape(1))
     }
 
@@ -39,6 +44,22 @@ public final class BasicBlock: Layer {
     var namedLayers: [(String, Layer)] { [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)] }
 
     var batchNorms: [BatchNorm2d] { [bn1, bn2] }
+
+    /// Points the backward passes at three gradient tensors shared by all blocks of a network:
+    /// a and b alternate along the branch and carry the shortcut's gradient, s holds dLoss/dSum
+    /// while both paths need it and then the block's dx (formed in place, as is relu2's backward
+    /// when dy arrives in s from the block above). Each tensor grows to the largest stage.
+    func shareGradients(_ a: Tensor, _ b: Tensor, _ s: Tensor) {
+        widen?.gradInput = a
+        relu2.gradInput = s
+        bn2.gradInput = a
+        conv2.gradInput = b
+        bn1.gradInput = a
+        conv1.gradInput = b
+        if let pool = shortcut as? AvgPool2d { pool.gradInput = a }
+        if let pad = shortcut as? ChannelZeroPad { pad.gradInput = a }
+        gradInput = s
+    }
 
     /// Times each part under "<prefix>.<part>" when `profiler` is enabled.
     func profile(with profiler: Profiler, as prefix: String) {
@@ -61,9 +82,8 @@ public final class BasicBlock: Layer {
         guard s.shape == h.shape else {
             throw SuperConvError.shape("residual block: shortcut gives \(s.shape), branch gives \(h.shape)")
         }
-        try sum.resize(h.shape)
-        p.forward(slots.add) { add(h.data, s.data, into: sum.data, count: h.count) }
-        let out = try p.forward(slots.relu2) { try relu2.forward(sum, mode: mode) }
+        p.forward(slots.add) { addInPlace(h.data, s.data, count: h.count) }
+        let out = try p.forward(slots.relu2) { try relu2.forward(h, mode: mode) }
         return try widen.map { layer in try p.forward(slots.widen) { try layer.forward(out, mode: mode) } } ?? out
     }
 

@@ -90,6 +90,13 @@ public final class ResNet {
         }
         self.blocks = blocks
         pool = try GlobalAvgPool()
+        // dLoss/dActivation needs only three tensors for the whole trunk (see BasicBlock), not
+        // one per layer: the pool's dx enters the last block in s, each block leaves its dx in
+        // s, and the stem's BN writes to a.
+        let gradientA = try Tensor(Shape(1)), gradientB = try Tensor(Shape(1)), gradientS = try Tensor(Shape(1))
+        for block in blocks { block.shareGradients(gradientA, gradientB, gradientS) }
+        pool.gradInput = gradientS
+        stemNorm.gradInput = gradientA
         dropout = try Dropout(probability: config.dropout, random: random)
         fc = try Linear(inFeatures: width, outFeatures: config.classes)
         named.append(("fc", fc))
