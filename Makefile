@@ -8,7 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-swift test-c test-python test-install install demo example bench clean
+.PHONY: all deps build test test-swift test-c test-python test-install install demo example bench reproduce report clean
 
 all: build
 
@@ -53,6 +53,17 @@ $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/su
 demo: build
 	@python3 -c "import numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q numpy h5py matplotlib
 	python3 bindings/python/examples/superconvergence.py $(DEMO_ARGS)
+
+# The paper's experiments at this machine's scale (experiments/*.py, each under 30 minutes), then
+# REPRODUCTION.md from their run files; `make report` only rewrites REPRODUCTION.md.
+EXPERIMENTS := e1_range_test e2_superconvergence e5_bn_fraction
+reproduce: build
+	@python3 -c "import numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q numpy h5py matplotlib
+	for e in $(EXPERIMENTS); do python3 experiments/$$e.py || exit 1; done
+	python3 experiments/report.py
+
+report:
+	python3 experiments/report.py
 
 # The plain C training program.
 example: $(OUT)/train_fashion_mnist

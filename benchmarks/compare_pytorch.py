@@ -4,14 +4,22 @@ Every measurement runs in a fresh process (so that its peak RSS is its own), the
 alternate within each repeat, and the table shows medians and the ratio superconv / PyTorch.
 Both run the same networks (PyTorch's definitions are Tests/fixtures/make_pytorch_fixtures.py's),
 random 3x32x32 batches, SGD with momentum 0.9 and weight decay 1e-4, the same thread count.
-Peak RSS is each Python process's ru_maxrss, the interpreter and the library's runtime included.
+Peak RSS is each measuring process's VmHWM (the interpreter and the library's runtime included);
+not ru_maxrss, which Linux carries over from the parent through fork and exec.
 """
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
 import time
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def child(lib, mode, depth, variant, batch, threads, steps, warmup):
@@ -51,7 +59,7 @@ def child(lib, mode, depth, variant, batch, threads, steps, warmup):
             start = time.perf_counter()
         run()
     seconds = time.perf_counter() - start
-    print(f"{steps * batch / seconds:.2f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    print(f"{steps * batch / seconds:.2f} {peak_rss_mib():.0f}")
 
 
 FASHION = "/usr/share/datasets/fashion-mnist"
