@@ -14,17 +14,6 @@ import numpy as np
 from common import arguments, datasets, loaders, model_spec, scale, sc
 
 
-def arrays(loader, count):
-    xs, ys = [], []
-    while sum(len(y) for y in ys) < count:
-        for x, y in loader:
-            xs.append(x)
-            ys.append(y)
-            if sum(len(b) for b in ys) >= count:
-                break
-    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
-
-
 def main():
     args = arguments(__doc__, iterations=1500, max_lr=3.0, batch=128, eval_every=25)
     iterations = scale(args, args.iterations, 30)
@@ -35,8 +24,8 @@ def main():
     loader, test_loader = loaders(train, test, args.batch, subset=scale(args, 0, 600), seed=2,
                                   test_subset=scale(args, 2000, 200))
     # One pass over the data in the loader's shuffled order; the sweep wraps around it.
-    x, y = arrays(loader, min(iterations * args.batch, len(loader) * args.batch))
-    x_test, y_test = arrays(test_loader, scale(args, 2000, 200))
+    x, y = loader.take(min(iterations * args.batch, len(loader) * args.batch))
+    x_test, y_test = test_loader.take(scale(args, 2000, 200))
     model = model_spec(args)
     with sc.Model(**model) as net, sc.Trainer(net, weight_decay=1e-4) as trainer:
         rt = trainer.range_test(x, y, x_test, y_test, sweep="linear", min_lr=0, max_lr=args.max_lr,

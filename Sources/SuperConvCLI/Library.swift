@@ -25,6 +25,13 @@ func check(_ status: sc_status) throws {
     guard status == SC_OK else { throw LibraryError(status: status, message: String(cString: sc_last_error())) }
 }
 
+/// The handle a `sc_*_create` call writes, or its failure.
+func created(_ create: (UnsafeMutablePointer<OpaquePointer?>) -> sc_status) throws -> OpaquePointer {
+    var out: OpaquePointer?
+    try check(create(&out))
+    return out!
+}
+
 /// Spec strings from the flags that were given: ("depth", 20), ("variant", nil) -> "depth=20".
 func specText(_ pairs: [(String, (any CustomStringConvertible)?)]) -> String {
     pairs.compactMap { key, value in value.map { "\(key)=\($0)" } }.joined(separator: " ")
@@ -34,9 +41,7 @@ func specText(_ pairs: [(String, (any CustomStringConvertible)?)]) -> String {
 final class Dataset {
     let handle: OpaquePointer
     init(spec: String) throws {
-        var out: OpaquePointer?
-        try check(sc_dataset_open(spec, &out))
-        handle = out!
+        handle = try created { sc_dataset_open(spec, $0) }
     }
     deinit { sc_dataset_destroy(handle) }
 
@@ -52,9 +57,7 @@ final class Loader {
     let handle: OpaquePointer
     let dataset: Dataset  // the loader reads it; kept alive with it
     init(_ dataset: Dataset, spec: String) throws {
-        var out: OpaquePointer?
-        try check(sc_loader_create(dataset.handle, spec, &out))
-        handle = out!
+        handle = try created { sc_loader_create(dataset.handle, spec, $0) }
         self.dataset = dataset
     }
     deinit { sc_loader_destroy(handle) }
@@ -95,14 +98,10 @@ final class Loader {
 final class Model {
     let handle: OpaquePointer
     init(spec: String) throws {
-        var out: OpaquePointer?
-        try check(sc_model_create(spec, &out))
-        handle = out!
+        handle = try created { sc_model_create(spec, $0) }
     }
     init(checkpoint path: String) throws {
-        var out: OpaquePointer?
-        try check(sc_model_create_from_checkpoint(path, &out))
-        handle = out!
+        handle = try created { sc_model_create_from_checkpoint(path, $0) }
     }
     deinit { sc_model_destroy(handle) }
 
@@ -112,9 +111,7 @@ final class Model {
 final class Schedule {
     let handle: OpaquePointer
     init(spec: String) throws {
-        var out: OpaquePointer?
-        try check(sc_schedule_create(spec, &out))
-        handle = out!
+        handle = try created { sc_schedule_create(spec, $0) }
     }
     deinit { sc_schedule_destroy(handle) }
 
@@ -124,9 +121,7 @@ final class Schedule {
 final class RangeTest {
     let handle: OpaquePointer
     init(spec: String) throws {
-        var out: OpaquePointer?
-        try check(sc_range_test_create(spec, &out))
-        handle = out!
+        handle = try created { sc_range_test_create(spec, $0) }
     }
     deinit { sc_range_test_destroy(handle) }
 
@@ -157,9 +152,7 @@ final class Trainer {
     var scheduleHandle: OpaquePointer? { schedule?.handle }
 
     init(_ model: Model, spec: String) throws {
-        var out: OpaquePointer?
-        try check(sc_trainer_create(model.handle, spec, &out))
-        handle = out!
+        handle = try created { sc_trainer_create(model.handle, spec, $0) }
         self.model = model
     }
     deinit { sc_trainer_destroy(handle) }

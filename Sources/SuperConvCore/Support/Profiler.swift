@@ -23,16 +23,18 @@ public final class Profiler {
     @inline(__always)
     func forward<T>(_ slot: Int, _ body: () throws -> T) rethrows -> T {
         guard isEnabled else { return try body() }
-        let start = monotonicSeconds()
-        defer { forwardSeconds[slot] += monotonicSeconds() - start }
-        return try body()
+        return try timed(body) { forwardSeconds[slot] += $0 }
     }
 
     @inline(__always)
     func backward<T>(_ slot: Int, _ body: () throws -> T) rethrows -> T {
         guard isEnabled else { return try body() }
+        return try timed(body) { backwardSeconds[slot] += $0 }
+    }
+
+    private func timed<T>(_ body: () throws -> T, _ add: (Double) -> Void) rethrows -> T {
         let start = monotonicSeconds()
-        defer { backwardSeconds[slot] += monotonicSeconds() - start }
+        defer { add(monotonicSeconds() - start) }
         return try body()
     }
 

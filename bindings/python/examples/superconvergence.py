@@ -21,17 +21,6 @@ from superconv import plot  # noqa: E402
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
-def arrays(loader, count):
-    """The first `count` samples a loader yields, as arrays."""
-    xs, ys = [], []
-    for x, y in loader:
-        xs.append(x)
-        ys.append(y)
-        if sum(len(b) for b in ys) >= count:
-            break
-    return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=int, default=20000, help="training images (stratified subset)")
@@ -56,9 +45,13 @@ def main():
 
     # 1. The range test, on the paper's linear sweep to 3.
     started = time.time()
-    x, y = arrays(sc.Loader(train, batch=args.batch, seed=2, normalize="pixel", subset=args.train,
-                            subset_mode="stratified"), 160 * args.batch)
-    x_val, y_val = arrays(test_loader, 1000)
+    x, y = sc.Loader(train, batch=args.batch, seed=2, normalize="pixel", subset=args.train,
+                     subset_mode="stratified").take(160 * args.batch)
+    # From a loader of its own: taking from test_loader would leave it mid-epoch for fit's first
+    # evaluation.
+    val_loader = sc.Loader(test, batch=500, shuffle=0, normalize="pixel")
+    val_loader.copy_normalization(loader)
+    x_val, y_val = val_loader.take(1000)
     with sc.Model(**model_spec) as model, sc.Trainer(model) as trainer:
         rt = trainer.range_test(x, y, x_val, y_val, sweep="linear", min_lr=0.01, max_lr=3, iterations=160,
                                 batch=args.batch, eval_every=8)

@@ -328,6 +328,19 @@ class Loader(_Handle):
             if done.value:
                 return
 
+    def take(self, count):
+        """The next `count` samples as arrays (x, labels), across epochs if need be: host arrays
+        for calls that take them, such as Trainer.range_test."""
+        xs, ys, have = [], [], 0
+        while have < count:
+            for x, labels in self:
+                xs.append(x)
+                ys.append(labels)
+                have += len(labels)
+                if have >= count:
+                    break
+        return np.concatenate(xs)[:count], np.concatenate(ys)[:count]
+
     def copy_normalization(self, other):
         """Normalises with another loader's statistics (e.g. the training loader's)."""
         check(LIB.sc_loader_copy_normalization(self.handle, other.handle))
