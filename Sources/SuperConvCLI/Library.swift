@@ -84,6 +84,7 @@ final class Loader {
                                              Int64(batch), &n, &done))
                 }
             }
+            guard n > 0 else { throw CommandFailure("the loader returned no samples (\(spec))") }
             filled += Int(n)
         }
         return (Array(x.prefix(count * sampleSize)), Array(labels.prefix(count)))

@@ -185,6 +185,15 @@ def test_checkpoint_keeps_the_training_normalization(tmp_path):
     np.testing.assert_array_equal(next(iter(from_file))[0], next(iter(copied))[0])
     with pytest.raises(sc.InvalidArgumentError, match="normalises differently"):
         sc.Loader(other, batch=16, normalize="pixel").load_normalization(tmp_path / "ckpt.h5")
+    # A checkpoint whose statistics were emptied is refused, not read.
+    import h5py
+    import shutil
+    shutil.copy(tmp_path / "ckpt.h5", tmp_path / "emptied.h5")
+    with h5py.File(tmp_path / "emptied.h5", "r+") as f:
+        del f["normalization/mean"]
+        f["normalization/mean"] = np.zeros(0, dtype=np.float32)
+    with pytest.raises(sc.FormatError, match="normalization/mean' has shape \\[0\\]"):
+        copied.load_normalization(tmp_path / "emptied.h5")
     untrained = sc.Trainer(small_model())
     sc.save_checkpoint(untrained, tmp_path / "fresh.h5")
     with pytest.raises(sc.StateError, match="holds no input statistics"):

@@ -103,7 +103,11 @@ public enum Checkpoint {
         let mode = try LoaderConfiguration(spec: spec).normalization
         var columns: [[Float]] = []
         for name in ["normalization/mean", "normalization/inverse_std"] {
-            let count = try file.shape(name).first ?? 0
+            let shape = try file.shape(name)
+            guard shape.count == 1, shape[0] > 0 else {
+                throw SuperConvError.format("\(path): dataset '\(name)' has shape \(shape), expected one non-empty axis")
+            }
+            let count = shape[0]
             var values = [Float](repeating: 0, count: count)
             try values.withUnsafeMutableBufferPointer { try file.read(name, floatsInto: $0.baseAddress!, shape: [count]) }
             columns.append(values)
