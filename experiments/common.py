@@ -24,6 +24,8 @@ def arguments(description, **defaults):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a smoke-test-sized run (seconds)")
     parser.add_argument("--out", default=str(ROOT / "experiments" / "runs"), help="folder of the run files")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="keep runs whose summary is already in --out instead of training them again")
     for name, value in defaults.items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     return parser.parse_args()
@@ -59,28 +61,69 @@ def model_spec(args, **overrides):
     return spec
 
 
-def train_run(folder, name, model, trainer_keys, schedule, loader, test_loader, epochs, estimator=None,
-              eval_every_epoch=True, settings=None):
-    """Trains one configuration, recording every step and the test evaluations, and writes the
-    run file and its JSON summary. Returns the summary."""
+def one_cycle(total, max_lr, base_lr=0.1, momentum="0.95,0.85"):
+    """Smith's one cycle over `total` iterations: linear from base_lr up to max_lr over 45%,
+    back over 45%, then the annihilation to base_lr/1000 (with cyclical momentum by default)."""
+    return dict(policy="onecycle", base_lr=base_lr, max_lr=max_lr, stepsize=max(1, total * 9 // 20), max_iter=total,
+                momentum=momentum)
+
+
+def piecewise_constant(total, base_lr=0.35, momentum=0.9):
+    """The paper's PC-LR recipe over `total` iterations: base_lr, times 0.1 at 5/8 and 7/8 (its
+    50,000 and 70,000 of 80,000)."""
+    return dict(policy="multistep", base_lr=base_lr, gamma=0.1, momentum=momentum,
+                stepvalues=f"{max(1, total * 5 // 8)},{max(2, total * 7 // 8)}")
+
+
+def batch_statistics_accuracy(net, model, test_loader):
+    """The trained network's test accuracy when every test batch is normalised with its own
+    statistics instead of BatchNorm's running ones: tells how much of a run's test accuracy the
+    moving-average fraction cost it (the paper's Section 6.1). None if the run already did so."""
+    if model.get("bn_eval") == "batch":
+        return None
+    with sc.Model(**dict(model, bn_eval="batch")) as twin, sc.Trainer(twin) as evaluator:
+        twin.load_state_dict(net.state_dict())
+        return evaluator.evaluate(test_loader)[1]
+
+
+def train_run(args, folder, name, model, trainer_keys, schedule, loader, test_loader, iterations, evaluate_every=None,
+              estimator=None, settings=None):
+    """Trains one configuration for `iterations` steps, evaluating on test_loader every
+    `evaluate_every` steps (None: only at the end) and always at the end, recording every step
+    and evaluation; writes the run file and its JSON summary. Returns the summary."""
     folder.mkdir(parents=True, exist_ok=True)
     run_file = folder / f"{name}.h5"
+    if args.skip_existing and (folder / f"{name}.json").exists():
+        print(f"{name}: kept from {folder}", flush=True)
+        return json.loads((folder / f"{name}.json").read_text())
     started = time.time()
+    losses, evaluations = [], []
     with sc.Model(**model) as net, sc.Trainer(net, **trainer_keys) as trainer:
         trainer.set_schedule(**schedule)
         if estimator is not None:
             trainer.attach_lr_estimator(**estimator)
         trainer.record(run_file, flush_every=100)
-        history = trainer.fit(loader, epochs=epochs, eval_data=test_loader if eval_every_epoch else None,
-                              progress=False)
-        if not eval_every_epoch:
-            history[-1]["test_loss"], history[-1]["test_accuracy"] = trainer.evaluate(test_loader)
+        # Step by step rather than by epochs: budgets need not be whole epochs, and the
+        # loader wraps around into its next (reshuffled) epoch.
+        while len(losses) < iterations:
+            for x, labels in loader:
+                losses.append(trainer.step(x, labels)[0])
+                done = len(losses)
+                if done == iterations or (evaluate_every and done % evaluate_every == 0):
+                    evaluations.append(trainer.evaluate(test_loader)[1])
+                    print(f"  {name}: iteration {done}/{iterations}, test accuracy {100 * evaluations[-1]:.2f}%",
+                          file=sys.stderr, flush=True)
+                if done == iterations:
+                    break
         trainer.record(None)
-        iterations = trainer.iteration
-    summary = dict(name=name, model=model, trainer=trainer_keys, schedule=schedule, epochs=epochs,
-                   iterations=iterations, final_accuracy=history[-1]["test_accuracy"],
-                   best_accuracy=max(h.get("test_accuracy", 0) for h in history),
-                   final_train_loss=history[-1]["train_loss"], seconds=time.time() - started,
+        batch_statistics = batch_statistics_accuracy(net, model, test_loader)
+    # The training loss of the last epoch's worth of steps (or of the whole run if shorter).
+    window = losses[-min(len(losses), len(loader)):]
+    summary = dict(name=name, model=model, trainer=trainer_keys, schedule=schedule, iterations=iterations,
+                   batch_size=loader.batch, train_samples=loader.info()["samples"],
+                   final_accuracy=evaluations[-1], best_accuracy=max(evaluations),
+                   batch_statistics_accuracy=batch_statistics,
+                   final_train_loss=sum(window) / len(window), seconds=time.time() - started,
                    command=" ".join(shlex.quote(a) for a in [sys.executable.split("/")[-1]] + sys.argv),
                    run_file=run_file.name, **(settings or {}))
     (folder / f"{name}.json").write_text(json.dumps(summary, indent=1))

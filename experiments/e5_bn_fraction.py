@@ -8,7 +8,7 @@ cycle of one epoch on Fashion-MNIST, the paper's ResNet-20.
 """
 import pathlib
 
-from common import arguments, datasets, loaders, model_spec, scale, train_run
+from common import arguments, datasets, loaders, model_spec, one_cycle, scale, train_run
 
 
 def main():
@@ -17,13 +17,12 @@ def main():
     train, test = datasets()
     loader, test_loader = loaders(train, test, args.batch, subset=scale(args, 0, 512),
                                   test_subset=scale(args, 0, 200))
-    epochs = scale(args, args.epochs, 1)
-    total = epochs * len(loader)
-    schedule = dict(policy="onecycle", base_lr=0.1, max_lr=args.max_lr, stepsize=total * 9 // 20, max_iter=total)
+    total = scale(args, args.epochs, 1) * len(loader)
     for maf, bn_eval in ((0.999, "global"), (0.98, "global"), (0.95, "global"), (0.9, "global"), (0.999, "batch")):
         name = f"bn_maf={maf} bn_eval={bn_eval}"
-        train_run(folder, name, model_spec(args, bn_maf=maf, bn_eval=bn_eval), dict(weight_decay=1e-4), schedule,
-                  loader, test_loader, epochs, settings=dict(bn_maf=maf, bn_eval=bn_eval))
+        train_run(args, folder, name, model_spec(args, bn_maf=maf, bn_eval=bn_eval), dict(weight_decay=1e-4),
+                  one_cycle(total, args.max_lr), loader, test_loader, total,
+                  evaluate_every=len(loader), settings=dict(bn_maf=maf, bn_eval=bn_eval))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """The reproduction experiments in --quick mode (a smoke test: they run, write their run files,
-and the report turns those into REPRODUCTION.md with a table and a finding per experiment)."""
+and the report turns those into REPRODUCTION.md with a table, a figure and a finding per
+experiment)."""
 import json
 import pathlib
 import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXPERIMENTS = ("e1_range_test", "e2_superconvergence", "e3_cycle_length", "e4_limited_data", "e5_bn_fraction",
+               "e6_estimated_lr", "e7_optimizers")
 
 
 def run(script, *args):
@@ -15,25 +18,59 @@ def run(script, *args):
     return result.stdout
 
 
+def summaries(folder):
+    return {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+
+
 def test_quick_experiments_and_the_report(tmp_path):
     runs = tmp_path / "runs"
-    run("e1_range_test.py", "--quick", "--out", str(runs))
-    run("e2_superconvergence.py", "--quick", "--out", str(runs))
-    run("e5_bn_fraction.py", "--quick", "--out", str(runs))
+    for experiment in EXPERIMENTS:
+        run(f"{experiment}.py", "--quick", "--out", str(runs))
     rt = json.loads((runs / "e1_range_test" / "range_test.json").read_text())
     assert len(rt["points"]["lr"]) == 30 and rt["verdict"] in ("likely", "unlikely", "inconclusive", "unknown")
-    clr = json.loads((runs / "e2_superconvergence" / "one-cycle.json").read_text())
-    pc = json.loads((runs / "e2_superconvergence" / "piecewise-constant.json").read_text())
-    assert pc["iterations"] == 3 * clr["iterations"]  # the baseline gets three times the budget
+
+    e2 = summaries(runs / "e2_superconvergence")
+    assert e2["piecewise-constant"]["iterations"] == 3 * e2["one-cycle"]["iterations"]  # three times the budget
+    assert e2["piecewise-constant bn_maf=0.95"]["model"]["bn_maf"] == 0.95
     assert (runs / "e2_superconvergence" / "one-cycle.h5").exists()
-    assert len(list((runs / "e5_bn_fraction").glob("*.json"))) == 5
+
+    # Cycle lengths keep the paper's proportions (2k..20k) and its BN fractions.
+    e3 = sorted(summaries(runs / "e3_cycle_length").values(), key=lambda s: s["iterations"])
+    assert [s["iterations"] for s in e3] == [4, 8, 12, 16, 20, 40]
+    assert [s["bn_maf"] for s in e3] == [0.8, 0.85, 0.9, 0.93, 0.95, 0.97]
+
+    # Limited data: five set sizes, the same budgets whatever the size, the sizes as asked.
+    e4 = summaries(runs / "e4_limited_data").values()
+    assert sorted({s["train_samples"] for s in e4}) == [100, 200, 300, 400, 600]
+    assert {s["iterations"] for s in e4 if s["schedule_name"] == "one-cycle"} == {8}
+    assert all(s["batch_statistics_accuracy"] is not None for s in e4)
+
+    assert len(summaries(runs / "e5_bn_fraction")) == 5
+    e6 = summaries(runs / "e6_estimated_lr")
+    assert sorted(s["inc"] for s in e6.values()) == [1, 2, 2]
+    e7 = summaries(runs / "e7_optimizers")
+    assert len(e7) == 20 and e7["batch=512"]["iterations"] < e7["batch=64"]["iterations"]
 
     output = tmp_path / "REPRODUCTION.md"
     stdout = run("report.py", "--runs", str(runs), "--output", str(output))
     text = output.read_text()
     assert "wrote" in stdout
-    for heading in ("## 1. LR range test", "## 2. Super-convergence", "## 5. BatchNorm"):
+    for heading in ("## 1. LR range test", "## 2. Super-convergence", "## 3. Cycle length", "## 4. Limited training",
+                    "## 5. BatchNorm", "## 6. Estimated learning rate", "## 7. Optimizers"):
         assert heading in text
-    assert "Not run yet" not in text and text.count("Finding") >= 3
-    for figure in ("range_test.png", "superconvergence.png"):
-        assert (tmp_path / "docs" / "reproduction" / figure).stat().st_size > 1000
+    assert "Not run yet" not in text and text.count("Finding") >= 7
+    for figure in ("range_test", "superconvergence", "cycle_length", "limited_data", "estimated_lr", "regularisers"):
+        assert (tmp_path / "docs" / "reproduction" / f"{figure}.png").stat().st_size > 1000
+
+
+def test_skip_existing_keeps_recorded_runs(tmp_path):
+    run("e5_bn_fraction.py", "--quick", "--out", str(tmp_path))
+    before = summaries(tmp_path / "e5_bn_fraction")
+    stdout = run("e5_bn_fraction.py", "--quick", "--out", str(tmp_path), "--skip-existing")
+    assert stdout.count("kept from") == 5 and summaries(tmp_path / "e5_bn_fraction") == before
+
+
+def test_report_lists_experiments_not_run(tmp_path):
+    output = tmp_path / "REPRODUCTION.md"
+    run("report.py", "--runs", str(tmp_path / "nothing"), "--output", str(output))
+    assert output.read_text().count("Not run yet") == 7

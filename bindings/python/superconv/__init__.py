@@ -315,6 +315,11 @@ class Loader(_Handle):
         check(LIB.sc_loader_info(self.handle, ctypes.byref(samples), ctypes.byref(batches)))
         return {"samples": samples.value, "batches": batches.value}
 
+    @property
+    def batch(self):
+        """Samples per batch (the last batch of an epoch may have fewer)."""
+        return self._batch
+
     def __len__(self):
         return self.info()["batches"]
 
