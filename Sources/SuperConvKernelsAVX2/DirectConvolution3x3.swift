@@ -91,50 +91,67 @@ public func directConvolution3x3(padded xp: UnsafePointer<Float>, packedWeights 
     }
 }
 
-/// Adds one image's weight gradient to dw [Co][Ci][9]:
-///   dw[o, ci, kh·3 + kw] += Σ_r,q  dy[o, r, q] · x[ci, r + kh − 1, q + kw − 1]
-/// from the zero-padded input xp [Ci, H+2, S] and the zero-padded output gradient dyp
-/// [Co, H+2, S] (both laid out as above). Per 8-pixel run it loads three shifted input vectors
-/// and four output-gradient vectors and does twelve multiply-adds (4 channels x 3 taps of a
-/// kernel row) into twelve accumulators; columns past W multiply dy's zero padding.
-public func directWeightGradient3x3(paddedInput xp: UnsafePointer<Float>, paddedGradient dyp: UnsafePointer<Float>,
-                                    into dw: UnsafeMutablePointer<Float>,
+/// Adds the weight gradient of `images` consecutive images to dw [Co][Ci][9]:
+///   dw[o, ci, kh·3 + kw] += Σ_image Σ_r,q  dy[o, r, q] · x[ci, r + kh − 1, q + kw − 1]
+/// from zero-padded inputs xp and output gradients dyp (each image laid out as above, image j's
+/// at `j · paddedImageSize(...)` of its channel count). Per 8-pixel run it loads three shifted
+/// input vectors and three output-gradient vectors and does nine multiply-adds (3 channels x 3
+/// taps of a kernel row) into nine accumulators; columns past W multiply dy's zero padding.
+/// Why three channels: with four, the 12 accumulators, 3 input vectors and the dy vector take
+/// all 16 AVX2 registers, the compiler spills one accumulator, and that accumulator's chain
+/// runs through a store and a reload every iteration (measured: about half the speed). Nine
+/// chains still cover the FMA latency. A last block of one or two channels re-reads the first
+/// one's plane and discards those sums. Why several images: each accumulator is reduced to a
+/// scalar once per call, which on an 8x8 plane costs as much as its 8 multiply-adds per row.
+public func directWeightGradient3x3(paddedInputs xp: UnsafePointer<Float>, paddedGradients dyp: UnsafePointer<Float>,
+                                    images: Int, into dw: UnsafeMutablePointer<Float>,
                                     inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
     let wp = paddedRowStride(width: w), plane = (h + 2) * wp
-    for ob in 0..<(outChannels / 4) {
-        let g0 = dyp + 4 * ob * plane + wp + 1  // dy[4·ob, 0, 0]
+    let inputStride = paddedImageSize(channels: inChannels, height: h, width: w)
+    let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
+    var o = 0
+    while o < outChannels {
+        let live = min(3, outChannels - o)
+        let second = live > 1 ? plane : 0, third = live > 2 ? 2 * plane : 0
         for ci in 0..<inChannels {
-            let input = xp + ci * plane
             for kh in 0..<3 {
                 var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>()
                 var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>()
                 var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>()
-                var a30 = SIMD8<Float>(), a31 = SIMD8<Float>(), a32 = SIMD8<Float>()
-                for r in 0..<h {
-                    let xr = input + (r + kh) * wp, gr = g0 + r * wp
-                    var q = 0
-                    while q < w {
-                        let x0 = load8(xr + q), x1 = load8(xr + q + 1), x2 = load8(xr + q + 2)
-                        var d = load8(gr + q)
-                        a00.addProduct(d, x0); a01.addProduct(d, x1); a02.addProduct(d, x2)
-                        d = load8(gr + plane + q)
-                        a10.addProduct(d, x0); a11.addProduct(d, x1); a12.addProduct(d, x2)
-                        d = load8(gr + 2 * plane + q)
-                        a20.addProduct(d, x0); a21.addProduct(d, x1); a22.addProduct(d, x2)
-                        d = load8(gr + 3 * plane + q)
-                        a30.addProduct(d, x0); a31.addProduct(d, x1); a32.addProduct(d, x2)
-                        q += 8
+                for image in 0..<images {
+                    let input = xp + image * inputStride + ci * plane
+                    let g0 = dyp + image * gradientStride + o * plane + wp + 1  // dy[o, 0, 0]
+                    let g1 = g0 + second, g2 = g0 + third
+                    for r in 0..<h {
+                        let xr = input + (r + kh) * wp, row = r * wp
+                        var q = 0
+                        while q < w {
+                            let x0 = load8(xr + q), x1 = load8(xr + q + 1), x2 = load8(xr + q + 2)
+                            var d = load8(g0 + row + q)
+                            a00.addProduct(d, x0); a01.addProduct(d, x1); a02.addProduct(d, x2)
+                            d = load8(g1 + row + q)
+                            a10.addProduct(d, x0); a11.addProduct(d, x1); a12.addProduct(d, x2)
+                            d = load8(g2 + row + q)
+                            a20.addProduct(d, x0); a21.addProduct(d, x1); a22.addProduct(d, x2)
+                            q += 8
+                        }
                     }
                 }
-                let base = dw + (4 * ob * inChannels + ci) * 9 + kh * 3, step = inChannels * 9
+                let base = dw + (o * inChannels + ci) * 9 + kh * 3, step = inChannels * 9
                 base[0] += a00.sum(); base[1] += a01.sum(); base[2] += a02.sum()
-                base[step] += a10.sum(); base[step + 1] += a11.sum(); base[step + 2] += a12.sum()
-                base[2 * step] += a20.sum(); base[2 * step + 1] += a21.sum(); base[2 * step + 2] += a22.sum()
-                base[3 * step] += a30.sum(); base[3 * step + 1] += a31.sum(); base[3 * step + 2] += a32.sum()
+                if live > 1 { base[step] += a10.sum(); base[step + 1] += a11.sum(); base[step + 2] += a12.sum() }
+                if live > 2 {
+                    base[2 * step] += a20.sum(); base[2 * step + 1] += a21.sum(); base[2 * step + 2] += a22.sum()
+                }
             }
         }
+        o += live
     }
 }
+
+/// How many images one call of `directWeightGradient3x3` should take: enough rows (about 32)
+/// that reducing the accumulators is a small part of the work.
+public func weightGradientImages(height h: Int) -> Int { max(1, 32 / max(1, h)) }
 
 /// Copies one image x [C, H, W] into the interior of a padded buffer whose border and slack
 /// are already zero.

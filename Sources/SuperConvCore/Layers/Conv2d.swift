@@ -131,7 +131,8 @@ public final class Conv2d: Layer {
         let tiles = (n + tile - 1) / tile
         let gemmWorkers = directWeights ? 0 : workerCount(tiles)
         let directWorkers = directWeights || directData ? workerCount(n) : 0
-        let padded = { (channels: Int) in paddedImageSize(channels: channels, height: g.height, width: g.width) }
+        let group = DirectBackward.group(height: g.height, weights: directWeights)
+        let padded = { (channels: Int) in group * paddedImageSize(channels: channels, height: g.height, width: g.width) }
         try workspace.reserve(workers: max(gemmWorkers, directWorkers),
                               columns: max(directWeights ? padded(inChannels) : g.rows * tile * l, 1),
                               product: max(directWeights || directData ? padded(o) : 0, directWeights ? 0 : o * tile * l),
@@ -197,34 +198,54 @@ private struct DirectForward: ParallelBody {
     }
 }
 
-/// The direct backward over images: dweight into the worker's accumulator (when x is given),
-/// and dx (when wanted) as the forward kernel on the padded dy with the flipped, transposed
-/// weights.
+/// The direct backward over images, a group at a time (`weightGradientImages`; one when only dx
+/// is wanted): dweight of the group into the worker's accumulator (when x is given), and dx
+/// (when wanted) image by image as the forward kernel on the padded dy with the flipped,
+/// transposed weights.
 private struct DirectBackward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
     let workspace: Workspace
 
+    /// Images padded together: the workspace holds this many padded images per worker.
+    static func group(height h: Int, weights: Bool) -> Int { weights ? weightGradientImages(height: h) : 1 }
+
     func callAsFunction(_ worker: Int, _ images: Range<Int>) {
         let paddedX = workspace.columns(worker), paddedDY = workspace.product(worker)
         let accumulator = workspace.accumulator(worker)
-        paddedDY.update(repeating: 0, count: paddedImageSize(channels: outChannels, height: h, width: w))
+        let group = Self.group(height: h, weights: x != nil)
+        let inputStride = paddedImageSize(channels: channels, height: h, width: w)
+        let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
+        paddedDY.update(repeating: 0, count: group * gradientStride)
         if x != nil {
-            paddedX.update(repeating: 0, count: paddedImageSize(channels: channels, height: h, width: w))
+            paddedX.update(repeating: 0, count: group * inputStride)
             accumulator.update(repeating: 0, count: outChannels * channels * 9)
         }
-        for i in images {
-            padImage(dy + i * outChannels * h * w, into: paddedDY, channels: outChannels, height: h, width: w)
-            if let x {
-                padImage(x + i * channels * h * w, into: paddedX, channels: channels, height: h, width: w)
-                directWeightGradient3x3(paddedInput: paddedX, paddedGradient: paddedDY, into: accumulator,
-                                        inChannels: channels, outChannels: outChannels, height: h, width: w)
+        var first = images.lowerBound
+        while first < images.upperBound {
+            let count = min(group, images.upperBound - first)
+            for j in 0..<count {
+                padImage(dy + (first + j) * outChannels * h * w, into: paddedDY + j * gradientStride,
+                         channels: outChannels, height: h, width: w)
+                if let x {
+                    padImage(x + (first + j) * channels * h * w, into: paddedX + j * inputStride,
+                             channels: channels, height: h, width: w)
+                }
+            }
+            if x != nil {
+                directWeightGradient3x3(paddedInputs: paddedX, paddedGradients: paddedDY, images: count,
+                                        into: accumulator, inChannels: channels, outChannels: outChannels,
+                                        height: h, width: w)
             }
             if let dx {
-                directConvolution3x3(padded: paddedDY, packedWeights: weights, bias: nil, output: dx + i * channels * h * w,
-                                     inChannels: outChannels, outChannels: channels, height: h, width: w)
+                for j in 0..<count {
+                    directConvolution3x3(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
+                                         output: dx + (first + j) * channels * h * w,
+                                         inChannels: outChannels, outChannels: channels, height: h, width: w)
+                }
             }
+            first += count
         }
     }
 }
