@@ -47,6 +47,10 @@ public final class BatchNorm2d: Layer {
     public var statisticsWeight: Float = 0
     /// Whether a ReLU follows, fused into this layer.
     public let appliesReLU: Bool
+    /// Set by a residual block that turns this layer's output in place into relu(output + s):
+    /// backward then takes dy as the gradient of that ReLU's output and masks it where the
+    /// output is 0, as for a fused ReLU, so the block needs no separate pass for it.
+    var outputFeedsReLUInPlace = false
 
     /// Per channel: the statistics that normalised the last forward, and 1/√(σ²+ε).
     private let mean: Tensor, variance: Tensor, inverseStd: Tensor
@@ -100,7 +104,8 @@ public final class BatchNorm2d: Layer {
         try gradInput.resize(dy.shape)
         parallelFor(channels, NormalizeGradient(
             n: dy.shape.n, channels: channels, plane: dy.shape.h * dy.shape.w,
-            useBatchStatistics: usedBatchStatistics, dy: dy.data, x: x.data, output: appliesReLU ? output.data : nil,
+            useBatchStatistics: usedBatchStatistics, dy: dy.data, x: x.data,
+            output: appliesReLU || outputFeedsReLUInPlace ? output.data : nil,
             dx: gradInput.data, gamma: weight.value.data, mean: mean.data, inverseStd: inverseStd.data,
             dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
         return gradInput

@@ -7,10 +7,15 @@
 /// Backward of the sum sends the same gradient to both branches; dx is the sum of what the
 /// branch and the shortcut return.
 ///
-/// Memory: the sum is formed in bn2's output and the ReLU runs in place there (bn2's backward
-/// does not need its output), so the block keeps four activations: conv1's and bn1's outputs,
+/// Memory: the sum and its ReLU are formed in one pass in place in bn2's output (bn2's backward
+/// needs only its input), so the block keeps four activations: conv1's and bn1's outputs,
 /// conv2's, and this one. In a ResNet the gradients go through three tensors shared by every
 /// block (`shareGradients`).
+///
+/// Backward of the ReLU: dSum = dOut where out > 0. With an identity shortcut dSum is read by
+/// bn2's backward (which masks dOut itself, `outputFeedsReLUInPlace`) and by the final sum
+/// dx = dBranch + dSum (masked as it is added), so it is never written out; a downsampling
+/// shortcut needs it as a tensor, so those blocks run the ReLU's backward first.
 public final class BasicBlock: Layer {
     let conv1: Conv2d, bn1: BatchNorm2d
     let conv2: Conv2d, bn2: BatchNorm2d
@@ -37,6 +42,7 @@ public final class BasicBlock: Layer {
         guard bn1.appliesReLU else { throw SuperConvError.state("residual block: bn1 must apply the block's first ReLU") }
         relu2 = try ReLU()
         relu2.output = bn2.output
+        bn2.outputFeedsReLUInPlace = true
         gradInput = try Tensor(Shape(1))
     }
 
@@ -67,7 +73,7 @@ public final class BasicBlock: Layer {
         func slot(_ part: String) -> Int { profiler.slot(prefix + "." + part) }
         slots = Slots(conv1: slot("conv1"), bn1: slot("bn1"), conv2: slot("conv2"),
                       bn2: slot("bn2"), shortcut: shortcut == nil ? 0 : slot("shortcut"), add: slot("add"),
-                      relu2: slot("relu2"), widen: widen == nil ? 0 : slot("widen"))
+                      relu2: shortcut == nil ? 0 : slot("relu2"), widen: widen == nil ? 0 : slot("widen"))
     }
 
     public var parameters: [Parameter] { namedLayers.flatMap { $0.1.parameters } }
@@ -82,22 +88,31 @@ public final class BasicBlock: Layer {
         guard s.shape == h.shape else {
             throw SuperConvError.shape("residual block: shortcut gives \(s.shape), branch gives \(h.shape)")
         }
-        p.forward(slots.add) { addInPlace(h.data, s.data, count: h.count) }
-        let out = try p.forward(slots.relu2) { try relu2.forward(h, mode: mode) }
-        return try widen.map { layer in try p.forward(slots.widen) { try layer.forward(out, mode: mode) } } ?? out
+        p.forward(slots.add) { addReLUInPlace(h.data, s.data, count: h.count) }
+        return try widen.map { layer in try p.forward(slots.widen) { try layer.forward(h, mode: mode) } } ?? h
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
         let p = profiler
         let dOut = try widen.map { layer in try p.backward(slots.widen) { try layer.backward(dy) } } ?? dy
-        let dSum = try p.backward(slots.relu2) { try relu2.backward(dOut) }
+        // dOut unmasked for an identity shortcut (see above), else dSum.
+        let dSum = shortcut == nil ? dOut : try p.backward(slots.relu2) { try relu2.backward(dOut) }
         var dh = try p.backward(slots.bn2) { try bn2.backward(dSum) }
         dh = try p.backward(slots.conv2) { try conv2.backward(dh) }
         dh = try p.backward(slots.bn1) { try bn1.backward(dh) }
         let dBranch = try p.backward(slots.conv1) { try conv1.backward(dh) }
-        let dShortcut = try shortcut.map { layer in try p.backward(slots.shortcut) { try layer.backward(dSum) } } ?? dSum
-        try gradInput.resize(dBranch.shape)
-        p.backward(slots.add) { add(dBranch.data, dShortcut.data, into: gradInput.data, count: dBranch.count) }
+        if let shortcut {
+            let dShortcut = try p.backward(slots.shortcut) { try shortcut.backward(dSum) }
+            // Only now: gradInput may be the tensor dSum lives in, and resizing may move it.
+            try gradInput.resize(dBranch.shape)
+            p.backward(slots.add) { add(dBranch.data, dShortcut.data, into: gradInput.data, count: dBranch.count) }
+        } else {
+            try gradInput.resize(dBranch.shape)
+            p.backward(slots.add) {
+                addReLUGradient(dBranch.data, output: bn2.output.data, gradient: dSum.data, into: gradInput.data,
+                                count: dBranch.count)
+            }
+        }
         return gradInput
     }
 }
