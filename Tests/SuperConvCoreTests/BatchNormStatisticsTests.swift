@@ -64,4 +64,24 @@ final class BatchNormStatisticsTests: XCTestCase {
             XCTAssertEqual(value, (input - 3) / (3.5 + 0.0001).squareRoot(), accuracy: 1e-5)
         }
     }
+
+    /// A channel whose mean is large against its spread (1000 + values of spread ~1, over
+    /// 8 images of 40x40): the batch statistics keep the variance to float precision, as a
+    /// two-pass computation in double does.
+    func testBatchVarianceOfAChannelFarFromZero() throws {
+        let bn = try BatchNorm2d(channels: 2, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.9), inference: .global)
+        let x = try randomTensor(Shape(8, 2, 40, 40), seed: 11)
+        for i in 0..<x.count { x.data[i] = 1000 + x.data[i] }
+        _ = try bn.forward(x, mode: .training)
+        bn.commitStatistics()  // the first commit copies the batch statistics, variance unbiased
+        let plane = 40 * 40, m = Double(8 * plane)
+        for c in 0..<2 {
+            var values = [Double]()
+            for i in 0..<8 { for p in 0..<plane { values.append(Double(x.data[(i * 2 + c) * plane + p])) } }
+            let mean = values.reduce(0, +) / m
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (m - 1)
+            XCTAssertEqual(Double(bn.runningMean.value.data[c]), mean, accuracy: 1e-6 * mean)
+            XCTAssertEqual(Double(bn.runningVar.value.data[c]), variance, accuracy: 1e-5 * variance)
+        }
+    }
 }

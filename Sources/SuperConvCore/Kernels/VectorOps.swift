@@ -133,15 +133,15 @@ func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
     return s
 }
 
-/// Σ (x[i] − center)².
-func sumOfSquares(_ x: UnsafePointer<Float>, count: Int, around center: Float) -> Double {
-    var acc = Lanes()
-    let c = Lanes(repeating: center)
+/// (Σ (x[i] − shift), Σ (x[i] − shift)²) in one pass.
+func shiftedSums(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> (Double, Double) {
+    var s1 = Lanes(), s2 = Lanes()
+    let k = Lanes(repeating: shift)
     var i = 0
-    while i + 8 <= count { let d = load(x, i) - c; acc += d * d; i += 8 }
-    var s = Double(acc.sum())
-    while i < count { let d = Double(x[i] - center); s += d * d; i += 1 }
-    return s
+    while i + 8 <= count { let d = load(x, i) - k; s1 += d; s2 += d * d; i += 8 }
+    var (a, b) = (Double(s1.sum()), Double(s2.sum()))
+    while i < count { let d = Double(x[i] - shift); a += d; b += d * d; i += 1 }
+    return (a, b)
 }
 
 /// (Σ a[i], Σ a[i]·(b[i] − center)), with a[i] taken as 0 where mask[i] <= 0 when a mask is

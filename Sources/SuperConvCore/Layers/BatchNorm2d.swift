@@ -151,14 +151,20 @@ private struct Normalize: ParallelBody {
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
         for c in range {
             if useBatchStatistics {
-                // Two passes, planes summed in double: exact enough for m up to millions.
-                var s = 0.0
-                for i in 0..<n { s += sum(x + (i * channels + c) * plane, count: plane) }
-                let mu = Float(s / Double(n * plane))
-                var ss = 0.0
-                for i in 0..<n { ss += sumOfSquares(x + (i * channels + c) * plane, count: plane, around: mu) }
-                mean[c] = mu
-                variance[c] = Float(ss / Double(n * plane))
+                // One pass of moments about the channel's first value K, planes summed in
+                // double: var = E[(x−K)²] − E[x−K]², and K, one sample of the channel, is within
+                // a few σ of the mean, so the difference loses few digits (the textbook E[x²] − μ²
+                // would lose them all on a channel whose mean is large against σ).
+                let shift = x[c * plane]
+                var s1 = 0.0, s2 = 0.0
+                for i in 0..<n {
+                    let (a, b) = shiftedSums(x + (i * channels + c) * plane, count: plane, shift: shift)
+                    s1 += a
+                    s2 += b
+                }
+                let m = Double(n * plane), d = s1 / m
+                mean[c] = Float(Double(shift) + d)
+                variance[c] = Float(max(0, s2 / m - d * d))
             } else {
                 mean[c] = runningMean[c]
                 variance[c] = runningVar[c]
