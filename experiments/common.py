@@ -55,6 +55,20 @@ def loaders(train, test, batch, subset=0, seed=1, test_subset=0):
     return loader, test_loader
 
 
+def run_loaders(args, train, test, batch=None, subset=None):
+    """Loaders for a run: `subset` training images (default all of them; 512 with --quick) in
+    batches of `batch` (default --batch), and the test set (200 images with --quick). Scripts
+    make fresh ones per run so that every run sees the same images in the same order."""
+    subset = scale(args, 0, 512) if subset is None else subset
+    return loaders(train, test, batch or args.batch, subset=subset if subset < len(train) else 0,
+                   test_subset=scale(args, 0, 200))
+
+
+def epoch_length(args, train, test, batch=None):
+    """Batches per epoch of run_loaders' training loader."""
+    return len(run_loaders(args, train, test, batch)[0])
+
+
 def model_spec(args, **overrides):
     spec = dict(depth=scale(args, 20, 8), variant="caffe", input="1x28x28", classes=10, seed=1)
     spec.update(overrides)

@@ -9,23 +9,22 @@ difference from BatchNorm's (experiment 5).
 """
 import pathlib
 
-from common import arguments, datasets, loaders, model_spec, one_cycle, piecewise_constant, scale, train_run
+from common import (arguments, datasets, epoch_length, model_spec, one_cycle, piecewise_constant, run_loaders, scale,
+                    train_run)
 
 
 def main():
     args = arguments(__doc__, epochs=2, max_lr=1.0, batch=128, pc_factor=3)
     folder = pathlib.Path(args.out) / "e2_superconvergence"
     train, test = datasets()
-    epoch = len(loaders(train, test, args.batch, subset=scale(args, 0, 512))[0])
+    epoch = epoch_length(args, train, test)
     clr_total = scale(args, args.epochs, 1) * epoch
     pc_total = args.pc_factor * clr_total
     runs = {"one-cycle": (one_cycle(clr_total, args.max_lr), clr_total, 0.95),
             "piecewise-constant": (piecewise_constant(pc_total), pc_total, 0.999),
             "piecewise-constant bn_maf=0.95": (piecewise_constant(pc_total), pc_total, 0.95)}
     for name, (schedule, total, maf) in runs.items():
-        # Fresh loaders per run: every run sees the same images in the same order.
-        loader, test_loader = loaders(train, test, args.batch, subset=scale(args, 0, 512),
-                                      test_subset=scale(args, 0, 200))
+        loader, test_loader = run_loaders(args, train, test)
         train_run(args, folder, name, model_spec(args, bn_maf=maf), dict(weight_decay=1e-4), schedule, loader,
                   test_loader, total, evaluate_every=epoch, estimator=dict(inc=10))
 

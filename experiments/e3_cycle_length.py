@@ -9,7 +9,7 @@ ResNet-20, peak --max-lr.
 """
 import pathlib
 
-from common import arguments, datasets, loaders, model_spec, one_cycle, scale, train_run
+from common import arguments, datasets, model_spec, one_cycle, run_loaders, scale, train_run
 
 # The paper's (iterations, BN fraction) pairs of Table 1.
 PAPER_BUDGETS = ((2000, 0.80), (4000, 0.85), (6000, 0.90), (8000, 0.93), (10000, 0.95), (20000, 0.97))
@@ -20,9 +20,7 @@ def main():
     folder = pathlib.Path(args.out) / "e3_cycle_length"
     train, test = datasets()
     for paper_iterations, maf in PAPER_BUDGETS:
-        # Fresh loaders per run: every run sees the same images in the same order.
-        loader, test_loader = loaders(train, test, args.batch, subset=scale(args, 0, 512),
-                                      test_subset=scale(args, 0, 200))
+        loader, test_loader = run_loaders(args, train, test)
         at_10k = scale(args, args.epochs_at_10k, 5.0) * len(loader)
         total = max(2, round(at_10k * paper_iterations / 10000))
         train_run(args, folder, f"paper={paper_iterations:05d} budget={total}", model_spec(args, bn_maf=maf),

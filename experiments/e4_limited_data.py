@@ -10,8 +10,7 @@ amount of data, so smaller sets are seen for more epochs. The paper's ResNet-20,
 import pathlib
 from fractions import Fraction
 
-from common import (arguments, datasets, loaders, model_spec, one_cycle, piecewise_constant, scale,
-                    train_run)
+from common import arguments, datasets, model_spec, one_cycle, piecewise_constant, run_loaders, scale, train_run
 
 FRACTIONS = (Fraction(1, 6), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), Fraction(1))
 
@@ -27,8 +26,7 @@ def main():
         samples = int(full * fraction)
         for name, schedule, total, maf in (("one-cycle", one_cycle(clr_total, args.max_lr), clr_total, 0.95),
                                            ("piecewise-constant", piecewise_constant(pc_total), pc_total, 0.999)):
-            loader, test_loader = loaders(train, test, args.batch, subset=samples if samples < len(train) else 0,
-                                          test_subset=scale(args, 0, 200))
+            loader, test_loader = run_loaders(args, train, test, subset=samples)
             train_run(args, folder, f"{name} samples={samples:05d}", model_spec(args, bn_maf=maf), dict(weight_decay=1e-4),
                       schedule, loader, test_loader, total,
                       settings=dict(schedule_name=name, samples=samples, fraction=str(fraction)))

@@ -8,15 +8,15 @@ cycle of one epoch on Fashion-MNIST, the paper's ResNet-20.
 """
 import pathlib
 
-from common import arguments, datasets, loaders, model_spec, one_cycle, scale, train_run
+from common import arguments, datasets, model_spec, one_cycle, run_loaders, scale, train_run
 
 
 def main():
     args = arguments(__doc__, epochs=1, max_lr=1.0, batch=128)
     folder = pathlib.Path(args.out) / "e5_bn_fraction"
     train, test = datasets()
-    loader, test_loader = loaders(train, test, args.batch, subset=scale(args, 0, 512),
-                                  test_subset=scale(args, 0, 200))
+    # One pair of loaders for the five runs: each takes whole epochs of it.
+    loader, test_loader = run_loaders(args, train, test)
     total = scale(args, args.epochs, 1) * len(loader)
     for maf, bn_eval in ((0.999, "global"), (0.98, "global"), (0.95, "global"), (0.9, "global"), (0.999, "batch")):
         name = f"bn_maf={maf} bn_eval={bn_eval}"

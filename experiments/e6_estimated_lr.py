@@ -9,14 +9,14 @@ The estimates are columns of each run file (lr_estimate, lr_estimate_smoothed).
 """
 import pathlib
 
-from common import arguments, datasets, loaders, model_spec, one_cycle, scale, train_run
+from common import arguments, datasets, epoch_length, model_spec, one_cycle, run_loaders, scale, train_run
 
 
 def main():
     args = arguments(__doc__, epochs=1, max_lr=1.0, first=300, batch=128)
     folder = pathlib.Path(args.out) / "e6_estimated_lr"
     train, test = datasets()
-    epoch = len(loaders(train, test, args.batch, subset=scale(args, 0, 512))[0])
+    epoch = epoch_length(args, train, test)
     total = scale(args, args.epochs, 2) * epoch
     first = scale(args, args.first, 12)
     clr = one_cycle(total, args.max_lr, momentum=0.9)
@@ -24,9 +24,7 @@ def main():
             ("constant lr=0.1 inc=10", dict(policy="fixed", base_lr=0.1, momentum=0.9), total, scale(args, 10, 2)),
             ("clr inc=10", clr, total, scale(args, 10, 2)))
     for name, schedule, iterations, inc in runs:
-        # Fresh loaders per run: every run sees the same images in the same order.
-        loader, test_loader = loaders(train, test, args.batch, subset=scale(args, 0, 512),
-                                      test_subset=scale(args, 0, 200))
+        loader, test_loader = run_loaders(args, train, test)
         train_run(args, folder, name, model_spec(args), dict(weight_decay=1e-4), schedule, loader, test_loader, iterations,
                   estimator=dict(inc=inc), settings=dict(inc=inc, policy=schedule["policy"]))
 

@@ -14,7 +14,7 @@ changed at a time from the base: SGD with momentum 0.9, weight decay 1e-4, one c
 """
 import pathlib
 
-from common import arguments, datasets, loaders, model_spec, one_cycle, piecewise_constant, scale, train_run
+from common import arguments, datasets, model_spec, one_cycle, piecewise_constant, run_loaders, scale, train_run
 
 OPTIMIZERS = ("sgd", "nesterov", "adagrad", "adadelta", "adam")
 
@@ -48,9 +48,7 @@ def main():
     folder = pathlib.Path(args.out) / "e7_optimizers"
     train, test = datasets()
     for r in configurations(scale(args, args.iterations, 6), args.max_lr):
-        # Fresh loaders per run: every run sees the same images in the same order.
-        loader, test_loader = loaders(train, test, r["batch"], subset=scale(args, 0, 512),
-                                      test_subset=scale(args, 0, 200))
+        loader, test_loader = run_loaders(args, train, test, batch=r["batch"])
         train_run(args, folder, r["name"], model_spec(args, **r["model"]), r["trainer"], r["schedule"], loader, test_loader,
                   r["iterations"], settings=dict(group=r["group"], batch=r["batch"]))
 
