@@ -99,6 +99,18 @@ def range_test_section(runs, figures):
         sign = (f"training loss {'rises' if train_slope > 0 else 'falls'} (slope {train_slope:+.3g} per unit lr) and "
                 f"test loss {'falls' if test_slope < 0 else 'rises'} (slope {test_slope:+.3g}): the paper's sign "
                 f"{'appears' if holds else 'does not appear'} here")
+    # Beneath the swings: from the first point within 0.1 of the peak to the end of the sweep,
+    # the median accuracy and the share of points still within 0.1 of the peak.
+    accuracy = np.array([nan if x is None else x for x in p["test_acc"]])
+    measured = np.isfinite(accuracy)
+    near = measured & (accuracy >= v["peak_accuracy"] - 0.1)
+    beneath = ""
+    if near.any():
+        start = int(np.argmax(near))
+        tail = accuracy[start:][measured[start:]]
+        beneath = (f" From lr {lr[start]:.2g} to {lr[-1]:.2g} the median accuracy is {percent(float(np.median(tail)))} "
+                   f"and {np.mean(tail >= v['peak_accuracy'] - 0.1):.0%} of the evaluations lie within 0.1 of the peak"
+                   f" (mean change between evaluations {v['oscillation']:.2f}).")
     lines += [f"| | paper (CIFAR-10, ResNet-56) | here (Fashion-MNIST, {r['model']['depth']} layers, batch {r['batch']}) |",
               "|---|---|---|",
               "| sweep | 0 to 3, linear | " + f"0 to {r['max_lr']:g}, linear, {r['iterations']} iterations |",
@@ -109,7 +121,7 @@ def range_test_section(runs, figures):
               f"| verdict | super-convergence | {r['verdict']} |", "",
               "![range test](docs/reproduction/range_test.png)", "",
               f"Command: `{r['command']}` ({minutes(r['seconds'])}). Evidence: {r['evidence']}.", "",
-              f"Finding here: the verdict is **{r['verdict']}**; regularisation sign: {sign}.", ""]
+              f"Finding here: the verdict is **{r['verdict']}**; regularisation sign: {sign}.{beneath}", ""]
     return lines, (f"verdict {r['verdict']}; plateau {v['plateau_low']:.2g}-{v['plateau_high']:.2g}; "
                    f"regularisation sign {'appears' if holds else 'does not appear'}")
 
