@@ -59,7 +59,8 @@ def test_quick_experiments_and_the_report(tmp_path):
                     "## 5. BatchNorm", "## 6. Estimated learning rate", "## 7. Optimizers"):
         assert heading in text
     assert "Not run yet" not in text and text.count("Finding") >= 7
-    for figure in ("range_test", "superconvergence", "cycle_length", "limited_data", "estimated_lr", "regularisers"):
+    for figure in ("range_test", "superconvergence", "cycle_length", "limited_data", "bn_fraction", "estimated_lr",
+                   "regularisers"):
         assert (tmp_path / "docs" / "reproduction" / f"{figure}.png").stat().st_size > 1000
 
 
