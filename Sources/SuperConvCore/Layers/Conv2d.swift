@@ -288,12 +288,11 @@ private struct BiasGradient: ParallelBody {
 
     func callAsFunction(_ worker: Int, _ channels: Range<Int>) {
         for ch in channels {
-            var s: Float = 0
-            for i in 0..<n {
-                let src = dy + (i * o + ch) * l
-                for p in 0..<l { s += src[p] }
-            }
-            db[ch] += s
+            // 8 lanes per plane, planes summed in double: a scalar float chain here cost 12% of
+            // a 3x3 layer's backward (one dependent add per element).
+            var s = 0.0
+            for i in 0..<n { s += sum(dy + (i * o + ch) * l, count: l) }
+            db[ch] += Float(s)
         }
     }
 }
