@@ -13,6 +13,8 @@ import shlex
 import sys
 import time
 
+import numpy as np
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
 import superconv as sc  # noqa: E402
@@ -93,10 +95,11 @@ def batch_statistics_accuracy(net, model, test_loader):
     """The trained network's test accuracy when every test batch is normalised with its own
     statistics instead of BatchNorm's running ones: tells how much of a run's test accuracy the
     moving-average fraction cost it (the paper's Section 6.1). None if the run already did so."""
-    if model.get("bn_eval") == "batch":
-        return None
+    tensors = net.state_dict()
+    if model.get("bn_eval") == "batch" or not all(np.isfinite(t).all() for t in tensors.values()):
+        return None  # a diverged run's last update may have overflowed a weight
     with sc.Model(**dict(model, bn_eval="batch")) as twin, sc.Trainer(twin) as evaluator:
-        twin.load_state_dict(net.state_dict())
+        twin.load_state_dict(tensors)
         return evaluator.evaluate(test_loader)[1]
 
 
@@ -118,16 +121,23 @@ def train_run(args, folder, name, model, trainer_keys, schedule, loader, test_lo
             trainer.attach_lr_estimator(**estimator)
         trainer.record(run_file, flush_every=100)
         # Step by step rather than by epochs: budgets need not be whole epochs, and the
-        # loader wraps around into its next (reshuffled) epoch.
-        while len(losses) < iterations:
+        # loader wraps around into its next (reshuffled) epoch. A step whose loss or gradients
+        # are not finite ends the run as diverged (the library leaves the weights as they were
+        # after the last finite step, and those are evaluated).
+        diverged_at = None
+        while len(losses) < iterations and diverged_at is None:
             for x, labels in loader:
-                losses.append(trainer.step(x, labels)[0])
+                try:
+                    losses.append(trainer.step(x, labels)[0])
+                except sc.NonFiniteError:
+                    diverged_at = len(losses)
+                    print(f"  {name}: diverged at iteration {diverged_at}", file=sys.stderr, flush=True)
                 done = len(losses)
-                if done == iterations or (evaluate_every and done % evaluate_every == 0):
+                if done == iterations or diverged_at is not None or (evaluate_every and done % evaluate_every == 0):
                     evaluations.append(trainer.evaluate(test_loader)[1])
                     print(f"  {name}: iteration {done}/{iterations}, test accuracy {100 * evaluations[-1]:.2f}%",
                           file=sys.stderr, flush=True)
-                if done == iterations:
+                if done == iterations or diverged_at is not None:
                     break
         trainer.record(None)
         batch_statistics = batch_statistics_accuracy(net, model, test_loader)
@@ -136,11 +146,12 @@ def train_run(args, folder, name, model, trainer_keys, schedule, loader, test_lo
     summary = dict(name=name, model=model, trainer=trainer_keys, schedule=schedule, iterations=iterations,
                    batch_size=loader.batch, train_samples=loader.info()["samples"],
                    final_accuracy=evaluations[-1], best_accuracy=max(evaluations),
-                   batch_statistics_accuracy=batch_statistics,
-                   final_train_loss=sum(window) / len(window), seconds=time.time() - started,
+                   batch_statistics_accuracy=batch_statistics, diverged_at=diverged_at,
+                   final_train_loss=sum(window) / len(window) if window else None, seconds=time.time() - started,
                    command=" ".join(shlex.quote(a) for a in [sys.executable.split("/")[-1]] + sys.argv),
                    run_file=run_file.name, **(settings or {}))
     (folder / f"{name}.json").write_text(json.dumps(summary, indent=1))
     print(f"{name}: test accuracy {100 * summary['final_accuracy']:.2f}% (best {100 * summary['best_accuracy']:.2f}%) "
-          f"after {iterations} iterations, {summary['seconds']:.0f} s", flush=True)
+          f"after {len(losses)} iterations{'' if diverged_at is None else ' (diverged)'}, {summary['seconds']:.0f} s",
+          flush=True)
     return summary

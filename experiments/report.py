@@ -41,6 +41,14 @@ def percent(x):
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def outcome(summary):
+    """A run's final test accuracy, and where it diverged if it did."""
+    if summary is None:
+        return "n/a"
+    diverged = summary.get("diverged_at")
+    return percent(summary["final_accuracy"]) + ("" if diverged is None else f" (diverged at {diverged})")
+
+
 def points(x):
     return f"{100 * x:+.2f}"
 
@@ -387,19 +395,19 @@ def optimizers_section(runs, figures):
               "| optimizer | one cycle | piecewise constant (same budget) | one cycle's lead |", "|---|---|---|---|"]
     leads = {}
     for optimizer in ("sgd", "nesterov", "adagrad", "adadelta", "adam"):
-        clr, pc = accuracy.get(f"optimizer={optimizer} one-cycle"), accuracy.get(f"optimizer={optimizer} piecewise-constant")
+        clr, pc = found.get(f"optimizer={optimizer} one-cycle"), found.get(f"optimizer={optimizer} piecewise-constant")
         if clr is None or pc is None:
             continue
-        leads[optimizer] = clr - pc
-        lines.append(f"| {optimizer} | {percent(clr)} | {percent(pc)} | {points(clr - pc)} |")
+        leads[optimizer] = clr["final_accuracy"] - pc["final_accuracy"]
+        lines.append(f"| {optimizer} | {outcome(clr)} | {outcome(pc)} | {points(leads[optimizer])} |")
 
     def group(title, settings, paper=None):
-        rows = [(value, accuracy.get(name)) for value, name in settings if accuracy.get(name) is not None]
+        present = [(value, name) for value, name in settings if name in found]
         out = ["", f"| {title} | test accuracy here | paper |", "|---|---|---|"]
-        for value, acc in rows:
-            out.append(f"| {value} | {percent(acc)} | {'' if paper is None else paper.get(value, '')}"
-                       f"{'%' if paper and value in paper else ''} |")
-        return out, rows
+        for value, name in present:
+            out.append(f"| {value} | {outcome(found[name])} | "
+                       + (f"{paper[value]}%" if paper and value in paper else "") + " |")
+        return out, [(value, accuracy[name]) for value, name in present]
 
     base_name = "optimizer=sgd one-cycle"
     momentum_lines, momentum = group("momentum", [(m, base_name if m == 0.9 else f"momentum={m}")

@@ -273,7 +273,8 @@ const char *sc_trainer_spec(const sc_trainer *t);
    (batch statistics, dropout), mean softmax cross-entropy, backward, update, and the BN running
    statistics folded in. Writes the batch's mean loss before the update and the number of
    samples whose arg-max logit equals the label; either output may be NULL.
-   If the loss or any gradient is NaN or infinite, returns SC_ERR_NONFINITE and changes nothing:
+   If the loss, any gradient or any BatchNorm's batch statistics (activations overflowing float) is
+   NaN or infinite, returns SC_ERR_NONFINITE and changes nothing:
    weights, running statistics, optimizer state, random state and iteration stay as they were.
    Errors: SC_ERR_INVALID_ARGUMENT (NULL, n out of range, a label outside [0, classes)),
    SC_ERR_NONFINITE, SC_ERR_STATE (the model was destroyed). */

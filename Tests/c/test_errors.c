@@ -138,6 +138,17 @@ static void trainer_calls(sc_model *m) {
   CHECK_OK(sc_trainer_iteration(t, &iteration));
   CHECK(iteration == 0, "a refused step counted: iteration %lld", (long long)iteration);
 
+  /* Finite but huge inputs: the stem's activations overflow float in BN's variance while the
+     loss stays finite (BN then outputs its bias); the step is refused before the running
+     statistics would become infinite. */
+  float huge[N * SAMPLE];
+  for (int i = 0; i < N * SAMPLE; i++) huge[i] = x[i] * 1e25f;
+  float running_var[16], running_var_after[16];
+  CHECK_OK(sc_model_param_get(m, "bn1.running_var", running_var, 16));
+  CHECK_FAILS(sc_trainer_step(t, huge, labels, N, NULL, NULL), SC_ERR_NONFINITE, "batch statistics are not finite");
+  CHECK_OK(sc_model_param_get(m, "bn1.running_var", running_var_after, 16));
+  CHECK(memcmp(running_var, running_var_after, sizeof running_var) == 0, "an overflowing step changed BN statistics");
+
   /* A huge learning rate drives the weights to overflow; the step that would is refused. */
   sc_model *doomed = NULL;
   sc_trainer *wild = NULL;

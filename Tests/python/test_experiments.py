@@ -64,6 +64,18 @@ def test_quick_experiments_and_the_report(tmp_path):
         assert (tmp_path / "docs" / "reproduction" / f"{figure}.png").stat().st_size > 1000
 
 
+def test_a_diverging_run_is_recorded_and_the_experiment_goes_on(tmp_path):
+    runs = tmp_path / "runs"
+    run("e7_optimizers.py", "--quick", "--max-lr", "1e5", "--out", str(runs))
+    e7 = summaries(runs / "e7_optimizers")
+    assert len(e7) == 20
+    diverged = [s for s in e7.values() if s["diverged_at"] is not None]
+    assert diverged and all(s["diverged_at"] < s["iterations"] for s in diverged)
+    output = tmp_path / "REPRODUCTION.md"
+    run("report.py", "--runs", str(runs), "--output", str(output))
+    assert "(diverged at " in output.read_text()
+
+
 def test_skip_existing_keeps_recorded_runs(tmp_path):
     run("e5_bn_fraction.py", "--quick", "--out", str(tmp_path))
     before = summaries(tmp_path / "e5_bn_fraction")

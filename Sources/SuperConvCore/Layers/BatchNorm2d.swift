@@ -111,6 +111,16 @@ public final class BatchNorm2d: Layer {
         return gradInput
     }
 
+    /// Whether the last training forward's batch statistics can be folded in: activations that
+    /// overflow float leave a finite loss (the layer outputs β where σ is infinite) but would
+    /// make the running statistics infinite for good.
+    var batchStatisticsAreFinite: Bool {
+        guard pendingCount > 0 else { return true }
+        let m = Float(pendingCount), correction = m > 1 ? m / (m - 1) : 1
+        for c in 0..<channels where !mean.data[c].isFinite || !(correction * variance.data[c]).isFinite { return false }
+        return true
+    }
+
     /// Folds the last training forward's batch statistics into the running statistics.
     public func commitStatistics() {
         guard pendingCount > 0 else { return }

@@ -166,6 +166,9 @@ public final class ResNet {
         for i in stem.indices.reversed() { g = try profiler.backward(stemSlots[i]) { try stem[i].backward(g) } }
     }
 
+    /// Whether every BN's batch statistics from the last training forward are finite.
+    public var batchStatisticsAreFinite: Bool { batchNorms.allSatisfy(\.batchStatisticsAreFinite) }
+
     /// Folds the last training forward's batch statistics into every BN's running statistics.
     public func commitStatistics() {
         for bn in batchNorms { bn.commitStatistics() }

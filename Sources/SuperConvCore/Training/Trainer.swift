@@ -102,6 +102,10 @@ public final class Trainer {
                 for p in trainable where !allFinite(p.gradient!.data, count: p.gradient!.count) {
                     throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
                 }
+                guard model.batchStatisticsAreFinite else {
+                    throw SuperConvError.nonFinite("BatchNorm batch statistics are not finite at iteration \(iteration) "
+                                                   + "(activations overflow float); weights and running statistics unchanged")
+                }
             }
             profiler.forward(profileSlots.update) {
                 model.commitStatistics()
