@@ -468,7 +468,8 @@ def optimizers_section(runs, figures):
     if len(batch) >= 2:
         increasing = all(b[1] >= a[1] for a, b in zip(batch, batch[1:]))
         findings.append(f"accuracy {'rises' if increasing else 'does not rise steadily'} with the batch size at a "
-                        "fixed number of epochs (paper: larger is better)")
+                        "fixed number of epochs, so larger batches take fewer steps (paper: larger is better, with "
+                        "the iterations fixed, so that its larger batches also saw more data)")
     if len(dropout) == 2:
         findings.append(f"dropout 0.2 {'helps' if dropout[1][1] > dropout[0][1] else 'does not help'} "
                         f"({points(dropout[1][1] - dropout[0][1])} points; paper: helps slightly)")
