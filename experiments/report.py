@@ -441,6 +441,9 @@ def optimizers_section(runs, figures):
             ax.plot([v for v, _ in rows], [100 * a for _, a in rows], "o-")
         if log:
             ax.set_xscale("log")
+            ax.minorticks_off()
+        if rows:
+            ax.set_xticks([v for v, _ in rows], [f"{v:g}" for v, _ in rows])
         ax.set_xlabel(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy %")
