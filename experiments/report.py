@@ -130,8 +130,9 @@ def range_test_section(runs, figures):
               "![range test](docs/reproduction/range_test.png)", "",
               f"Command: `{r['command']}` ({minutes(r['seconds'])}). Evidence: {r['evidence']}.", "",
               f"Finding here: the verdict is **{r['verdict']}**; regularisation sign: {sign}.{beneath}", ""]
-    return lines, (f"verdict {r['verdict']}; plateau {v['plateau_low']:.2g}-{v['plateau_high']:.2g}; "
-                   f"regularisation sign {'appears' if holds else 'does not appear'}")
+    median = f"; median accuracy {percent(float(np.median(tail)))} from lr {lr[start]:.2g} to {lr[-1]:.2g}" if near.any() else ""
+    return lines, (f"verdict {r['verdict']} (plateau {v['plateau_low']:.2g}-{v['plateau_high']:.2g}, swings "
+                   f"{v['oscillation']:.2f}){median}; regularisation sign {'appears' if holds else 'does not appear'}")
 
 
 def comparison_section(runs, figures):
@@ -279,8 +280,12 @@ def limited_data_section(runs, figures):
               f"Budgets: one cycle {clr['iterations']} iterations (BN fraction {clr['model']['bn_maf']}), PC-LR "
               f"{pc['iterations']} (BN fraction {pc['model']['bn_maf']}), whatever the set's size, as in the paper.",
               "", command_line(found), "", f"Finding: {sentence}.", ""]
-    return lines, f"lead {points(gaps[0])} at {samples[0]:,} images, {points(gaps[-1])} at {samples[-1]:,}: " + (
+    summary = f"lead {points(gaps[0])} at {samples[0]:,} images, {points(gaps[-1])} at {samples[-1]:,}: " + (
         "grows as data shrinks" if grows else "does not grow")
+    if None not in batch_gaps:
+        summary += (f"; with batch statistics {points(batch_gaps[0])} and {points(batch_gaps[-1])}: "
+                    + ("grows" if grows_as_data_shrinks(batch_gaps) else "does not grow"))
+    return lines, summary
 
 
 def bn_section(runs, figures):
