@@ -45,7 +45,7 @@ def test_quick_experiments_and_the_report(tmp_path):
     assert {s["iterations"] for s in e4 if s["schedule_name"] == "one-cycle"} == {8}
     assert all(s["batch_statistics_accuracy"] is not None for s in e4)
 
-    assert len(summaries(runs / "e5_bn_fraction")) == 5
+    assert len(summaries(runs / "e5_bn_fraction")) == 9
     e6 = summaries(runs / "e6_estimated_lr")
     assert sorted(s["inc"] for s in e6.values()) == [1, 2, 2]
     e7 = summaries(runs / "e7_optimizers")
@@ -80,7 +80,7 @@ def test_skip_existing_keeps_recorded_runs(tmp_path):
     run("e5_bn_fraction.py", "--quick", "--out", str(tmp_path))
     before = summaries(tmp_path / "e5_bn_fraction")
     stdout = run("e5_bn_fraction.py", "--quick", "--out", str(tmp_path), "--skip-existing")
-    assert stdout.count("kept from") == 5 and summaries(tmp_path / "e5_bn_fraction") == before
+    assert stdout.count("kept from") == 9 and summaries(tmp_path / "e5_bn_fraction") == before
 
 
 def test_report_lists_experiments_not_run(tmp_path):
