@@ -8,8 +8,10 @@
 // copy of the image feeds 4 output channels at once, from registers.
 //
 // Shapes (one image): input x [Ci, H, W] held zero-padded as xp [Ci, H+2, S] with S =
-// `paddedRowStride(W)` >= W + 2 (x[c, r, q] at xp[c, r + 1, q + 1], zeros around, plus slack
-// for the over-reads of the last block), weights packed as wt [Co/4][Ci][9][4] (four output
+// `paddedRowStride(W)` = W + 1 (x[c, r, q] at xp[c, r + 1, q + 1], zeros around: rows 0 and
+// H + 1, and column 0, which is also the right border of the row before; plus slack for the
+// over-reads of the last block; lanes that read past a row's end belong to outputs that are
+// not stored, or meet zero gradients in the weight gradient), weights packed as wt [Co/4][Ci][9][4] (four output
 // channels side by side per tap), output y [Co, H, W]:
 //   y[o, r, c] = bias[o] + Σ_ci Σ_kh,kw  w[o, ci, kh, kw] · xp[ci, r + kh, c + kw]
 
@@ -30,9 +32,9 @@ private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, lanes: I
 /// Floats of slack after a padded image: the last block reads up to two rows past its own.
 public func directConvolutionSlack(width w: Int) -> Int { 2 * paddedRowStride(width: w) + 16 }
 
-/// The row stride of padded images: room for the zero border, and zeros from column W + 1 up to
-/// the end of the last 8-lane run, which the weight gradient reads as a whole.
-public func paddedRowStride(width w: Int) -> Int { max(w + 2, (w + 7) / 8 * 8 + 1) }
+/// The row stride of padded images: one zero column between rows serves as the right border of
+/// one row and the left border of the next.
+public func paddedRowStride(width w: Int) -> Int { w + 1 }
 
 /// Convolves one zero-padded image (see the file comment) into y. `outChannels` must be a
 /// multiple of 4. Each step of the inner loop loads two input vectors and four weights and does
@@ -107,6 +109,10 @@ public func directWeightGradient3x3(paddedInputs xp: UnsafePointer<Float>, padde
                                     images: Int, into dw: UnsafeMutablePointer<Float>,
                                     inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
     let wp = paddedRowStride(width: w), plane = (h + 2) * wp
+    // The padded rows 1...H as one run from dy[o, 0, 0] to dy[o, H − 1, W − 1]: the border
+    // positions in between hold zero gradients, so they add nothing, and one flat loop has no
+    // per-row overhead (which on 8- and 16-wide planes cost as much as the work).
+    let span = (h - 1) * wp + w
     let inputStride = paddedImageSize(channels: inChannels, height: h, width: w)
     let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
     var o = 0
@@ -122,19 +128,17 @@ public func directWeightGradient3x3(paddedInputs xp: UnsafePointer<Float>, padde
                     let input = xp + image * inputStride + ci * plane
                     let g0 = dyp + image * gradientStride + o * plane + wp + 1  // dy[o, 0, 0]
                     let g1 = g0 + second, g2 = g0 + third
-                    for r in 0..<h {
-                        let xr = input + (r + kh) * wp, row = r * wp
-                        var q = 0
-                        while q < w {
-                            let x0 = load8(xr + q), x1 = load8(xr + q + 1), x2 = load8(xr + q + 2)
-                            var d = load8(g0 + row + q)
-                            a00.addProduct(d, x0); a01.addProduct(d, x1); a02.addProduct(d, x2)
-                            d = load8(g1 + row + q)
-                            a10.addProduct(d, x0); a11.addProduct(d, x1); a12.addProduct(d, x2)
-                            d = load8(g2 + row + q)
-                            a20.addProduct(d, x0); a21.addProduct(d, x1); a22.addProduct(d, x2)
-                            q += 8
-                        }
+                    let xk = input + kh * wp  // x[ci, kh − 1, −1]
+                    var j = 0
+                    while j < span {
+                        let x0 = load8(xk + j), x1 = load8(xk + j + 1), x2 = load8(xk + j + 2)
+                        var d = load8(g0 + j)
+                        a00.addProduct(d, x0); a01.addProduct(d, x1); a02.addProduct(d, x2)
+                        d = load8(g1 + j)
+                        a10.addProduct(d, x0); a11.addProduct(d, x1); a12.addProduct(d, x2)
+                        d = load8(g2 + j)
+                        a20.addProduct(d, x0); a21.addProduct(d, x1); a22.addProduct(d, x2)
+                        j += 8
                     }
                 }
                 let base = dw + (o * inChannels + ci) * 9 + kh * 3, step = inChannels * 9
@@ -153,16 +157,25 @@ public func directWeightGradient3x3(paddedInputs xp: UnsafePointer<Float>, padde
 /// that reducing the accumulators is a small part of the work.
 public func weightGradientImages(height h: Int) -> Int { max(1, 32 / max(1, h)) }
 
-/// Copies one image x [C, H, W] into the interior of a padded buffer whose border and slack
-/// are already zero.
+/// Writes one image x [C, H, W] as a whole padded image: the image's rows at their place, zeros
+/// everywhere else (borders and slack), so the buffer needs no clearing beforehand.
 public func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
                      channels: Int, height h: Int, width w: Int) {
     let wp = paddedRowStride(width: w)
+    var out = padded
     for c in 0..<channels {
+        out.update(repeating: 0, count: wp)
+        out += wp
         for r in 0..<h {
-            (padded + (c * (h + 2) + r + 1) * wp + 1).update(from: x + (c * h + r) * w, count: w)
+            out[0] = 0
+            (out + 1).update(from: x + (c * h + r) * w, count: w)
+            for q in (w + 1)..<wp { out[q] = 0 }
+            out += wp
         }
+        out.update(repeating: 0, count: wp)
+        out += wp
     }
+    out.update(repeating: 0, count: directConvolutionSlack(width: w))
 }
 
 /// Floats of a padded image of `channels` planes, slack included.

@@ -69,8 +69,9 @@ public enum Threads {
     }
 }
 
-/// The work of one parallel region: called once per worker with the worker's index (for
-/// scratch memory of its own) and its contiguous share of the items.
+/// The work of one parallel region: called once per piece with a contiguous piece of the items
+/// and the index of the worker running it (for scratch memory of its own); a worker may run
+/// several pieces.
 ///
 /// Regions are structs rather than closures: a closure handed to other threads must be made
 /// escaping, which costs a heap allocation per region (measured for `withoutActuallyEscaping`
@@ -86,9 +87,9 @@ public func workerCount(_ count: Int, minimumPerWorker: Int = 1) -> Int {
     max(1, min(Threads.count, count / max(1, minimumPerWorker)))
 }
 
-/// Runs `body` over `0..<count` split into contiguous ranges, one per worker. Each range is
-/// processed by exactly one worker, and the split depends only on `count`, `minimumPerWorker`
-/// and the thread setting, so results are deterministic for a given thread count.
+/// Runs `body` over `0..<count` cut into contiguous pieces of at least `minimumPerWorker` items
+/// (see `WorkerPool`): every item is processed exactly once, by whichever worker takes its
+/// piece. Bodies whose items are independent give the same result for any thread count.
 @inline(__always)
 public func parallelFor<Body: ParallelBody>(_ count: Int, minimumPerWorker: Int = 1, _ body: Body) {
     let workers = workerCount(count, minimumPerWorker: minimumPerWorker)
@@ -96,5 +97,5 @@ public func parallelFor<Body: ParallelBody>(_ count: Int, minimumPerWorker: Int 
         if count > 0 { body(0, 0..<count) }
         return
     }
-    Threads.pool.run(workers: workers, count: count, body)
+    Threads.pool.run(workers: workers, count: count, grain: minimumPerWorker, body)
 }

@@ -14,8 +14,9 @@ import SuperConvKernelsAVX2
 ///   dweight += dY · colᵀ       (each output position contributes its input patch)
 ///   dbias   += Σ_{b,l} dY[o, ·]
 ///   dcol     = weightᵀ · dY,   dx = col2im(dcol)   (the adjoint of the gather im2col does)
-/// Each worker sums its tiles' dweight in an accumulator of its own; the accumulators are added
-/// in worker order, so the result depends only on the thread count.
+/// dweight is summed per chunk of the batch (`weightGradientChunks` fixed chunks of whole
+/// tiles or images, whichever worker runs them) and the chunks' sums are added in order, so the
+/// result is the same for every thread count.
 ///
 /// 3x3 stride-1 convolutions (all but the downsampling ones in CIFAR ResNets) run direct
 /// kernels instead on CPUs with AVX2 and FMA, image by image from zero-padded copies: y from x
@@ -23,8 +24,8 @@ import SuperConvKernelsAVX2
 /// stride-1 "same" convolution is the forward convolution of dy with the kernel flipped in both
 /// axes and its channel axes swapped,
 ///   dx[c, i, j] = Σ_o Σ_kh,kw  w[o, c, 2 − kh, 2 − kw] · dy[o, i + kh − 1, j + kw − 1];
-/// and dweight as the correlation of dy with x (`directWeightGradient3x3`), summed per worker
-/// as in the GEMM path.
+/// and dweight as the correlation of dy with x (`directWeightGradient3x3`), summed per chunk as
+/// in the GEMM path.
 public final class Conv2d: Layer {
     public let inChannels: Int, outChannels: Int
     public let kernel: Int, stride: Int, padding: Int
@@ -89,6 +90,11 @@ public final class Conv2d: Layer {
         max(1, min(n, tileColumns / max(1, l)))
     }
 
+    /// Chunks of the weight gradient's sum for `items` images or tiles: fixed, so that the
+    /// summation order does not depend on the thread count, and several per worker, so that
+    /// workers slowed by other load can leave chunks to the others.
+    static func weightGradientChunks(_ items: Int) -> Int { max(1, min(items, 16)) }
+
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let g = geometry(x.shape)
         let n = x.shape.n, l = g.positions, o = outChannels
@@ -99,7 +105,7 @@ public final class Conv2d: Layer {
                 ((group * 4 + lane) * inChannels + c) * 9 + t
             }
             let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
-            try workspace.reserve(workers: workerCount(n), columns: padded, product: 1, accumulator: 0)
+            try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
             parallelFor(n, DirectForward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                          x: x.data, y: output.data, weights: packedForward.data,
                                          bias: bias?.value.data, workspace: workspace))
@@ -108,7 +114,7 @@ public final class Conv2d: Layer {
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
         try workspace.reserve(workers: workerCount(tiles), columns: g.rows * tile * l,
-                              product: o * tile * l, accumulator: 0)
+                              product: o * tile * l)
         parallelFor(tiles, ForwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, y: output.data,
                                         weight: weight.value.data, bias: bias?.value.data, workspace: workspace))
         return output
@@ -130,36 +136,37 @@ public final class Conv2d: Layer {
         let directWeights = usesDirectKernel(outputs: o) && g.width >= 8 && (directData || !computesInputGradient)
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
-        let gemmWorkers = directWeights ? 0 : workerCount(tiles)
-        let directWorkers = directWeights || directData ? workerCount(n) : 0
+        let direct = directWeights || directData
+        // dweight's chunks are of whole images (direct) or tiles (GEMM), one accumulator each; the
+        // direct kernels take the batch in chunks of images either way.
+        let chunks = Self.weightGradientChunks(directWeights ? n : tiles)
+        let imageChunks = Self.weightGradientChunks(n)
         let group = DirectBackward.group(height: g.height, weights: directWeights)
         let padded = { (channels: Int) in group * paddedImageSize(channels: channels, height: g.height, width: g.width) }
-        try workspace.reserve(workers: max(gemmWorkers, directWorkers),
+        try workspace.reserve(workers: max(workerCount(chunks), workerCount(imageChunks)),
                               columns: max(directWeights ? padded(inChannels) : g.rows * tile * l, 1),
-                              product: max(directWeights || directData ? padded(o) : 0, directWeights ? 0 : o * tile * l),
-                              accumulator: o * g.rows)
+                              product: max(direct ? padded(o) : 0, directWeights ? 0 : o * tile * l),
+                              chunks: chunks, accumulator: o * g.rows)
         if !directWeights {
-            parallelFor(tiles, BackwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, dy: dy.data,
-                                             weight: weight.value.data,
-                                             dx: computesInputGradient && !directData ? gradInput.data : nil,
-                                             workspace: workspace))
-            for worker in 0..<gemmWorkers { addInPlace(dw, workspace.accumulator(worker), count: o * g.rows) }
+            parallelFor(chunks, BackwardTiles(g: g, n: n, o: o, tile: tile, tiles: tiles, chunks: chunks,
+                                              x: x.data, dy: dy.data, weight: weight.value.data,
+                                              dx: computesInputGradient && !directData ? gradInput.data : nil,
+                                              workspace: workspace))
         }
-        if directWeights || directData {
+        if direct {
             if directData {
                 // w'[c, o, t] = w[o, c, 8 − t]: the flipped kernel with its channel axes swapped.
                 try pack(into: packedBackward, groups: inChannels / 4, taps: o) { group, oc, t, lane in
                     (oc * inChannels + group * 4 + lane) * 9 + (8 - t)
                 }
             }
-            parallelFor(n, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
-                                          x: directWeights ? x.data : nil, dy: dy.data,
-                                          dx: directData ? gradInput.data : nil,
-                                          weights: packedBackward.data, workspace: workspace))
-            if directWeights {
-                for worker in 0..<directWorkers { addInPlace(dw, workspace.accumulator(worker), count: o * g.rows) }
-            }
+            parallelFor(imageChunks, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
+                                                    n: n, chunks: imageChunks,
+                                                    x: directWeights ? x.data : nil, dy: dy.data,
+                                                    dx: directData ? gradInput.data : nil,
+                                                    weights: packedBackward.data, workspace: workspace))
         }
+        for chunk in 0..<chunks { addInPlace(dw, workspace.accumulator(chunk), count: o * g.rows) }
         return gradInput
     }
 
@@ -179,9 +186,8 @@ public final class Conv2d: Layer {
     }
 }
 
-/// The direct forward over images: each worker copies an image into its zero-bordered buffer
-/// (borders and slack are zeroed once per call; images overwrite only the interior) and
-/// convolves it.
+/// The direct forward over images: each worker writes an image padded into its buffer
+/// (`padImage`) and convolves it.
 private struct DirectForward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
@@ -190,7 +196,6 @@ private struct DirectForward: ParallelBody {
 
     func callAsFunction(_ worker: Int, _ images: Range<Int>) {
         let padded = workspace.columns(worker)
-        padded.update(repeating: 0, count: paddedImageSize(channels: channels, height: h, width: w))
         for i in images {
             padImage(x + i * channels * h * w, into: padded, channels: channels, height: h, width: w)
             directConvolution3x3(padded: padded, packedWeights: weights, bias: bias, output: y + i * outChannels * h * w,
@@ -199,12 +204,13 @@ private struct DirectForward: ParallelBody {
     }
 }
 
-/// The direct backward over images, a group at a time (`weightGradientImages`; one when only dx
-/// is wanted): dweight of the group into the worker's accumulator (when x is given), and dx
-/// (when wanted) image by image as the forward kernel on the padded dy with the flipped,
-/// transposed weights.
+/// The direct backward over chunks of images, a group at a time (`weightGradientImages`; one
+/// when only dx is wanted): dweight of each chunk into the chunk's accumulator (when x is
+/// given), and dx (when wanted) image by image as the forward kernel on the padded dy with the
+/// flipped, transposed weights.
 private struct DirectBackward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
+    let n: Int, chunks: Int
     let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
     let workspace: Workspace
@@ -212,41 +218,40 @@ private struct DirectBackward: ParallelBody {
     /// Images padded together: the workspace holds this many padded images per worker.
     static func group(height h: Int, weights: Bool) -> Int { weights ? weightGradientImages(height: h) : 1 }
 
-    func callAsFunction(_ worker: Int, _ images: Range<Int>) {
+    func callAsFunction(_ worker: Int, _ chunkRange: Range<Int>) {
         let paddedX = workspace.columns(worker), paddedDY = workspace.product(worker)
-        let accumulator = workspace.accumulator(worker)
         let group = Self.group(height: h, weights: x != nil)
         let inputStride = paddedImageSize(channels: channels, height: h, width: w)
         let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
-        paddedDY.update(repeating: 0, count: group * gradientStride)
-        if x != nil {
-            paddedX.update(repeating: 0, count: group * inputStride)
-            accumulator.update(repeating: 0, count: outChannels * channels * 9)
-        }
-        var first = images.lowerBound
-        while first < images.upperBound {
-            let count = min(group, images.upperBound - first)
-            for j in 0..<count {
-                padImage(dy + (first + j) * outChannels * h * w, into: paddedDY + j * gradientStride,
-                         channels: outChannels, height: h, width: w)
-                if let x {
-                    padImage(x + (first + j) * channels * h * w, into: paddedX + j * inputStride,
-                             channels: channels, height: h, width: w)
-                }
-            }
-            if x != nil {
-                directWeightGradient3x3(paddedInputs: paddedX, paddedGradients: paddedDY, images: count,
-                                        into: accumulator, inChannels: channels, outChannels: outChannels,
-                                        height: h, width: w)
-            }
-            if let dx {
+        for chunk in chunkRange {
+            let accumulator = x != nil ? workspace.accumulator(chunk) : nil
+            accumulator?.update(repeating: 0, count: outChannels * channels * 9)
+            let images = n * chunk / chunks..<n * (chunk + 1) / chunks
+            var first = images.lowerBound
+            while first < images.upperBound {
+                let count = min(group, images.upperBound - first)
                 for j in 0..<count {
-                    directConvolution3x3(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
-                                         output: dx + (first + j) * channels * h * w,
-                                         inChannels: outChannels, outChannels: channels, height: h, width: w)
+                    padImage(dy + (first + j) * outChannels * h * w, into: paddedDY + j * gradientStride,
+                             channels: outChannels, height: h, width: w)
+                    if let x {
+                        padImage(x + (first + j) * channels * h * w, into: paddedX + j * inputStride,
+                                 channels: channels, height: h, width: w)
+                    }
                 }
+                if let accumulator {
+                    directWeightGradient3x3(paddedInputs: paddedX, paddedGradients: paddedDY, images: count,
+                                            into: accumulator, inChannels: channels, outChannels: outChannels,
+                                            height: h, width: w)
+                }
+                if let dx {
+                    for j in 0..<count {
+                        directConvolution3x3(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
+                                             output: dx + (first + j) * channels * h * w,
+                                             inChannels: outChannels, outChannels: channels, height: h, width: w)
+                    }
+                }
+                first += count
             }
-            first += count
         }
     }
 }
@@ -297,42 +302,44 @@ private struct BiasGradient: ParallelBody {
     }
 }
 
-/// Backward over tiles: each worker accumulates dweight in its own accumulator and, when dx
-/// is wanted, scatters dcol back through col2im.
+/// Backward over chunks of tiles: each chunk's dweight into the chunk's accumulator and, when dx
+/// is wanted, dcol scattered back through col2im.
 private struct BackwardTiles: ParallelBody {
     let g: ConvolutionGeometry
-    let n: Int, o: Int, tile: Int
+    let n: Int, o: Int, tile: Int, tiles: Int, chunks: Int
     let x: UnsafePointer<Float>, dy: UnsafePointer<Float>
     let weight: UnsafePointer<Float>
     let dx: UnsafeMutablePointer<Float>?
     let workspace: Workspace
 
-    func callAsFunction(_ worker: Int, _ tiles: Range<Int>) {
+    func callAsFunction(_ worker: Int, _ chunkRange: Range<Int>) {
         let l = g.positions, imageSize = g.channels * g.height * g.width
         let col = workspace.columns(worker), product = workspace.product(worker)
-        let accumulator = workspace.accumulator(worker)
-        accumulator.update(repeating: 0, count: o * g.rows)
-        for t in tiles {
-            let first = t * tile, images = min(tile, n - first), columns = images * l
-            // dY as [O, B*L]: for one image it is dy's own block; otherwise gathered.
-            let dY: UnsafePointer<Float>
-            if images == 1 {
-                dY = dy + first * o * l
-            } else {
-                for i in 0..<images {
-                    for ch in 0..<o {
-                        (product + ch * columns + i * l).update(from: dy + ((first + i) * o + ch) * l, count: l)
+        for chunk in chunkRange {
+            let accumulator = workspace.accumulator(chunk)
+            accumulator.update(repeating: 0, count: o * g.rows)
+            for t in tiles * chunk / chunks..<tiles * (chunk + 1) / chunks {
+                let first = t * tile, images = min(tile, n - first), columns = images * l
+                // dY as [O, B*L]: for one image it is dy's own block; otherwise gathered.
+                let dY: UnsafePointer<Float>
+                if images == 1 {
+                    dY = dy + first * o * l
+                } else {
+                    for i in 0..<images {
+                        for ch in 0..<o {
+                            (product + ch * columns + i * l).update(from: dy + ((first + i) * o + ch) * l, count: l)
+                        }
                     }
+                    dY = UnsafePointer(product)
                 }
-                dY = UnsafePointer(product)
-            }
-            im2col(x + first * imageSize, batch: images, g, into: col)
-            sgemm(transposeA: false, transposeB: true, m: o, n: g.rows, k: columns,
-                  a: dY, lda: columns, b: col, ldb: columns, beta: 1, c: accumulator, ldc: g.rows)
-            if let dx {
-                sgemm(transposeA: true, transposeB: false, m: g.rows, n: columns, k: o,
-                      a: weight, lda: g.rows, b: dY, ldb: columns, beta: 0, c: col, ldc: columns)
-                col2im(col, batch: images, g, into: dx + first * imageSize)
+                im2col(x + first * imageSize, batch: images, g, into: col)
+                sgemm(transposeA: false, transposeB: true, m: o, n: g.rows, k: columns,
+                      a: dY, lda: columns, b: col, ldb: columns, beta: 1, c: accumulator, ldc: g.rows)
+                if let dx {
+                    sgemm(transposeA: true, transposeB: false, m: g.rows, n: columns, k: o,
+                          a: weight, lda: g.rows, b: dY, ldb: columns, beta: 0, c: col, ldc: columns)
+                    col2im(col, batch: images, g, into: dx + first * imageSize)
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
-/// Scratch memory shared by every convolution of a model, one set per worker: a column matrix,
-/// a product matrix and a weight-gradient accumulator. Layers run one at a time, so one set per
-/// worker, grown to the largest request, serves the whole network.
+/// Scratch memory shared by every convolution of a model: per worker a column matrix and a
+/// product matrix, and the weight gradient's partial sums per chunk of the batch. Layers run one
+/// at a time, so each buffer, grown to the largest request, serves the whole network.
 public final class Workspace {
     private var columns: [Tensor] = []
     private var products: [Tensor] = []
@@ -8,23 +8,24 @@ public final class Workspace {
 
     public init() {}
 
-    /// Makes sure `workers` sets exist with at least the given sizes (in floats). Allocates only
-    /// when a set is missing or too small, so a steady-state step allocates nothing.
+    /// Makes sure `workers` sets of scratch matrices and `chunks` accumulators exist with at least
+    /// the given sizes (in floats). Allocates only when a buffer is missing or too small, so a
+    /// steady-state step allocates nothing.
     func reserve(workers: Int, columns columnCount: Int, product productCount: Int,
-                 accumulator accumulatorCount: Int) throws {
+                 chunks: Int = 0, accumulator accumulatorCount: Int = 0) throws {
         while columns.count < workers {
             columns.append(try Tensor(Shape(1)))
             products.append(try Tensor(Shape(1)))
-            accumulators.append(try Tensor(Shape(1)))
         }
+        while accumulators.count < chunks { accumulators.append(try Tensor(Shape(1))) }
         for w in 0..<workers {
             try columns[w].resize(Shape(max(1, columnCount)))
             try products[w].resize(Shape(max(1, productCount)))
-            try accumulators[w].resize(Shape(max(1, accumulatorCount)))
         }
+        for c in 0..<chunks { try accumulators[c].resize(Shape(max(1, accumulatorCount))) }
     }
 
     func columns(_ worker: Int) -> UnsafeMutablePointer<Float> { columns[worker].data }
     func product(_ worker: Int) -> UnsafeMutablePointer<Float> { products[worker].data }
-    func accumulator(_ worker: Int) -> UnsafeMutablePointer<Float> { accumulators[worker].data }
+    func accumulator(_ chunk: Int) -> UnsafeMutablePointer<Float> { accumulators[chunk].data }
 }
