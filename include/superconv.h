@@ -70,7 +70,8 @@
  *   as one. The library computes with sc_get_num_threads() threads of its own pool;
  *   see sc_set_num_threads. sc_last_error() is per thread.
  *
- * Determinism.  The same specs, seed, inputs and thread count give bit-identical results.
+ * Determinism.  The same specs, seed and inputs give bit-identical results, whatever the thread
+ *   count: work is shared out among threads, but every sum is split the same way.
  *
  * fork().  A child process forked after the library has started its threads may go on using
  *   every handle it inherited: the worker pool and loader threads are started afresh in the
@@ -138,7 +139,7 @@ const char *sc_blas_info(void);
    online processors. Process-wide; call it while no other thread is inside the library.
    The pool serves one host thread at a time: when several host threads use different handles
    at once, one of them gets the pool and the others compute on their own thread. Results are
-   bit-identical for a given thread count either way.
+   bit-identical for every thread count and either way.
    Note for Python hosts: numpy carries its own OpenBLAS with its own threads; when both compute
    at once the cores are oversubscribed.
    Errors: SC_ERR_INVALID_ARGUMENT for n out of range. */

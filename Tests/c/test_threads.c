@@ -1,5 +1,6 @@
 /* Specification: different handles may be used from different threads at once, and each
-   computes exactly what it computes alone; a trainer may be interrupted from another thread. */
+   computes exactly what it computes alone; the thread count does not change results; a trainer
+   may be interrupted from another thread. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -136,6 +137,25 @@ static void interrupt_from_another_thread(void) {
   sc_dataset_destroy(d);
 }
 
+/* Workers take pieces of each parallel region as they become free, and every sum over the batch
+   is split the same way whatever the thread count: 1, 2 and 3 threads train the same weights. */
+static void thread_count_does_not_change_results(void) {
+  int configured = sc_get_num_threads();
+  run reference = {.seed = 7};
+  CHECK_OK(sc_set_num_threads(1));
+  train(&reference);
+  CHECK(reference.status == SC_OK, "run at 1 thread: %s", sc_status_name(reference.status));
+  for (int threads = 2; threads <= 3; threads++) {
+    run other = {.seed = 7};
+    CHECK_OK(sc_set_num_threads(threads));
+    train(&other);
+    CHECK(other.status == SC_OK, "run at %d threads: %s", threads, sc_status_name(other.status));
+    CHECK(memcmp(reference.weights, other.weights, sizeof reference.weights) == 0,
+          "weights trained at %d threads differ from those trained at 1", threads);
+  }
+  CHECK_OK(sc_set_num_threads(configured));
+}
+
 int main(void) {
   enum { RUNS = 4 };
   run alone[RUNS], together[RUNS];
@@ -152,6 +172,7 @@ int main(void) {
     CHECK(memcmp(alone[i].weights, together[i].weights, sizeof alone[i].weights) == 0,
           "run %d: weights trained in parallel with other handles differ from those trained alone", i);
   }
+  thread_count_does_not_change_results();
   fork_safety();
   interrupt_from_another_thread();
   return check_summary("test_threads");
