@@ -51,7 +51,7 @@ final class LayerGradientTests: XCTestCase {
         guard CPUFeatures.hasAVX2FMA else { throw XCTSkip("this CPU lacks AVX2 or FMA; only the GEMM path runs") }
         let shapes = [(c: 4, o: 8, h: 32, w: 32), (c: 8, o: 4, h: 16, w: 16), (c: 4, o: 8, h: 8, w: 8),
                       (c: 4, o: 4, h: 28, w: 28), (c: 8, o: 8, h: 14, w: 14), (c: 4, o: 4, h: 7, w: 7),
-                      (c: 1, o: 16, h: 28, w: 28), (c: 3, o: 8, h: 9, w: 20)]
+                      (c: 1, o: 16, h: 28, w: 28), (c: 3, o: 8, h: 9, w: 20), (c: 12, o: 8, h: 10, w: 10)]
         for (i, s) in shapes.enumerated() {
             let x = try randomTensor(Shape(3, s.c, s.h, s.w), seed: UInt64(30 + i))
             let dy = try randomTensor(Shape(3, s.o, s.h, s.w), seed: UInt64(50 + i))
