@@ -77,9 +77,15 @@ $(OUT)/loader_throughput: benchmarks/loader_throughput.c include/superconv.h bui
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-bench: $(OUT)/train_throughput $(OUT)/loader_throughput
+# Needs nothing of the library: the machine's own 1 -> 2 thread ceiling, the peer of the scaling figures.
+$(OUT)/parallel_ceiling: benchmarks/parallel_ceiling.c
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $< -o $@ -lpthread
+
+bench: $(OUT)/train_throughput $(OUT)/loader_throughput $(OUT)/parallel_ceiling
 	benchmarks/run_throughput.sh $(OUT)/train_throughput
 	$(OUT)/loader_throughput
+	@echo "1 -> 2 threads, a loop of independent multiply-adds (median, lowest, highest of 9): $$($(OUT)/parallel_ceiling 9)"
 
 # Installs the library (with its SONAME links), the header and superconv.pc under PREFIX.
 PREFIX ?= /usr/local

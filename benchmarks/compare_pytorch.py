@@ -8,6 +8,7 @@ Peak RSS is each measuring process's VmHWM (the interpreter and the library's ru
 not ru_maxrss, which Linux carries over from the parent through fork and exec.
 """
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -147,6 +148,15 @@ def time_to_accuracy(lib, target, epochs, batch, threads, max_lr, every):
     print(f"-1 {trained:.1f} {best:.4f}")
 
 
+CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build-c", "parallel_ceiling")
+
+
+def machine_scaling():
+    """1 -> 2 thread scaling of independent multiply-add chains right now (benchmarks/parallel_ceiling.c):
+    what any library's scaling is bounded by at this moment on this shared machine."""
+    return float(subprocess.run([CEILING, "3"], check=True, capture_output=True, text=True).stdout.split()[0])
+
+
 def measure(lib, *args):
     out = subprocess.run([sys.executable, __file__, "--child", lib, *map(str, args)], check=True,
                          capture_output=True, text=True).stdout.split()
@@ -189,12 +199,15 @@ def main():
     print("\n| measurement | superconv img/s | PyTorch img/s | ratio | superconv peak RSS MiB | PyTorch peak RSS MiB | ratio |")
     print("|---|---|---|---|---|---|---|")
     results = {}
+    ceilings = {net: [] for net in nets}  # the machine's scaling, measured between this net's training runs
     for label, mode, depth, variant, batch, threads, steps in cases:
         runs = {"superconv": [], "pytorch": []}
         for r in range(repeats):
             order = ("superconv", "pytorch") if r % 2 == 0 else ("pytorch", "superconv")
             for lib in order:
                 runs[lib].append(measure(lib, mode, depth, variant, batch, threads, steps, 2))
+            if mode == "train" and batch == 128:
+                ceilings[(depth, variant)].append(machine_scaling())
         s_ips = statistics.median(v[0] for v in runs["superconv"])
         p_ips = statistics.median(v[0] for v in runs["pytorch"])
         s_rss = statistics.median(v[1] for v in runs["superconv"])
@@ -203,12 +216,14 @@ def main():
         print(f"| {label} | {s_ips:.1f} | {p_ips:.1f} | {s_ips / p_ips:.2f}x | {s_rss:.0f} | {p_rss:.0f} | "
               f"{s_rss / p_rss:.2f}x |", flush=True)
 
-    print("\n| 1 -> 2 threads, training | superconv | PyTorch |")
-    print("|---|---|---|")
+    print("\n| 1 -> 2 threads, training | superconv | PyTorch | the machine (independent multiply-adds, median, range) |")
+    print("|---|---|---|---|")
     for depth, variant in nets:
         one = results[f"ResNet-{depth} {variant} train, batch 128, 1 thread"]
         two = results[f"ResNet-{depth} {variant} train, batch 128, 2 threads"]
-        print(f"| ResNet-{depth} {variant} | {two[0] / one[0]:.2f}x | {two[1] / one[1]:.2f}x |")
+        machine = ceilings[(depth, variant)]
+        print(f"| ResNet-{depth} {variant} | {two[0] / one[0]:.2f}x | {two[1] / one[1]:.2f}x | "
+              f"{statistics.median(machine):.2f}x ({min(machine):.2f}x-{max(machine):.2f}x) |")
 
     if args.time_to_accuracy:
         print("\n| time to 90% Fashion-MNIST test accuracy (ResNet-20 caffe, one cycle to 1, batch 128, 2 threads) "
