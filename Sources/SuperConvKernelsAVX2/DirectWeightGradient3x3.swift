@@ -27,8 +27,13 @@ private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
 }
 
 @inline(__always)
+private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+@inline(__always)
 private func add8(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: load8(p) + v, as: SIMD8<Float>.self)
+    store8(load8(p) + v, p)
 }
 
 /// Floats per position of a channels-last padded image: the channels rounded up to 8 lanes.
@@ -46,15 +51,48 @@ public func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutable
                                channels: Int, height h: Int, width w: Int) {
     let wp = paddedRowStride(width: w), cp = transposedChannels(channels)
     xt.update(repeating: 0, count: (wp + 1) * cp)  // row 0 and row 1's left border
+    let plane = h * w, wholeChannels = channels / 8 * 8, wholePixels = w / 8 * 8
     for r in 0..<h {
         let row = xt + ((r + 1) * wp + 1) * cp
-        for c in 0..<channels {
-            let source = x + (c * h + r) * w
+        // Blocks of 8 channels x 8 pixels turned around in registers; scalar copies for the rest.
+        for c in stride(from: 0, to: wholeChannels, by: 8) {
+            let source = x + c * plane + r * w
+            for q in stride(from: 0, to: wholePixels, by: 8) {
+                transpose8x8(source + q, stride: plane, into: row + q * cp + c, stride: cp)
+            }
+            for q in wholePixels..<w {
+                for lane in 0..<8 { row[q * cp + c + lane] = source[lane * plane + q] }
+            }
+        }
+        for c in wholeChannels..<channels {
+            let source = x + c * plane + r * w
             for q in 0..<w { row[q * cp + c] = source[q] }
         }
         (row + w * cp).update(repeating: 0, count: cp)  // the next row's left border
     }
     (xt + ((h + 1) * wp + 1) * cp).update(repeating: 0, count: wp * cp)  // row H + 1 and the slack
+}
+
+/// Writes the 8x8 block whose rows start at `source` (rows `sourceStride` apart) to `target` turned
+/// around: target row q holds the block's column q. Three rounds of splitting the 64 values into
+/// even and odd positions move the index bits (row, column) to (column, row).
+@inline(__always)
+private func transpose8x8(_ source: UnsafePointer<Float>, stride sourceStride: Int,
+                          into target: UnsafeMutablePointer<Float>, stride targetStride: Int) {
+    var v0 = load8(source), v1 = load8(source + sourceStride)
+    var v2 = load8(source + 2 * sourceStride), v3 = load8(source + 3 * sourceStride)
+    var v4 = load8(source + 4 * sourceStride), v5 = load8(source + 5 * sourceStride)
+    var v6 = load8(source + 6 * sourceStride), v7 = load8(source + 7 * sourceStride)
+    for _ in 0..<3 {
+        let p0 = SIMD16(lowHalf: v0, highHalf: v1), p1 = SIMD16(lowHalf: v2, highHalf: v3)
+        let p2 = SIMD16(lowHalf: v4, highHalf: v5), p3 = SIMD16(lowHalf: v6, highHalf: v7)
+        v0 = p0.evenHalf; v1 = p1.evenHalf; v2 = p2.evenHalf; v3 = p3.evenHalf
+        v4 = p0.oddHalf; v5 = p1.oddHalf; v6 = p2.oddHalf; v7 = p3.oddHalf
+    }
+    store8(v0, target); store8(v1, target + targetStride)
+    store8(v2, target + 2 * targetStride); store8(v3, target + 3 * targetStride)
+    store8(v4, target + 4 * targetStride); store8(v5, target + 5 * targetStride)
+    store8(v6, target + 6 * targetStride); store8(v7, target + 7 * targetStride)
 }
 
 /// Adds the weight gradient of `images` consecutive images to dwt [Co][3][3][Cp], from their
