@@ -144,23 +144,59 @@ func shiftedSums(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> (Double
     return (a, b)
 }
 
-/// (Σ a[i], Σ a[i]·(b[i] − center)), with a[i] taken as 0 where mask[i] <= 0 when a mask is
-/// given (the gradient arriving through a ReLU whose output is the mask).
+/// Where a ReLU after a layer let its gradient through: everywhere (no ReLU); where
+/// scale·x + shift > 0, the ReLU's input recomputed from the layer's input x with the very
+/// operations the forward used (so the same elements, bit for bit, without reading the output
+/// back); or where a stored output is > 0.
+enum ReLUMask {
+    case none
+    case recomputed(scale: Float, shift: Float)
+    case stored(UnsafePointer<Float>)
+
+    /// The mask for the elements from `offset` on.
+    func advanced(by offset: Int) -> ReLUMask {
+        if case .stored(let output) = self { return .stored(output + offset) }
+        return self
+    }
+
+    /// g at elements i..<i+8 of the gradient, x the layer input there, zeroed where blocked.
+    @inline(__always)
+    func apply(_ g: Lanes, at i: Int, input x: Lanes) -> Lanes {
+        switch self {
+        case .none: return g
+        case .recomputed(let scale, let shift):
+            return g.replacing(with: 0, where: x * Lanes(repeating: scale) + Lanes(repeating: shift) .<= 0)
+        case .stored(let output): return g.replacing(with: 0, where: load(output, i) .<= 0)
+        }
+    }
+
+    @inline(__always)
+    func apply(_ g: Float, at i: Int, input x: Float) -> Float {
+        switch self {
+        case .none: return g
+        case .recomputed(let scale, let shift): return x * scale + shift > 0 ? g : 0
+        case .stored(let output): return output[i] > 0 ? g : 0
+        }
+    }
+}
+
+/// (Σ a[i], Σ a[i]·(b[i] − center)) with a masked by `mask`, whose layer input is b (the
+/// gradient arriving through a ReLU, and the input of the layer before it).
 func sumAndCenteredDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, center: Float,
-                       mask: UnsafePointer<Float>?) -> (Double, Double) {
+                       mask: ReLUMask) -> (Double, Double) {
     var sa = Lanes(), sab = Lanes()
     let c = Lanes(repeating: center)
     var i = 0
     while i + 8 <= count {
-        var v = load(a, i)
-        if let mask { v.replace(with: 0, where: load(mask, i) .<= 0) }
+        let x = load(b, i)
+        let v = mask.apply(load(a, i), at: i, input: x)
         sa += v
-        sab += v * (load(b, i) - c)
+        sab += v * (x - c)
         i += 8
     }
     var (s, d) = (Double(sa.sum()), Double(sab.sum()))
     while i < count {
-        let v = mask.map { $0[i] > 0 ? a[i] : 0 } ?? a[i]
+        let v = mask.apply(a[i], at: i, input: b[i])
         s += Double(v)
         d += Double(v * (b[i] - center))
         i += 1

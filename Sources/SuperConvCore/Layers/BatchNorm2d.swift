@@ -31,8 +31,9 @@ public enum BatchNormInference: String, Sendable {
 /// saves a tensor per layer and a pass over memory.
 ///
 /// With `appliesReLU` the layer outputs relu(y) (BN followed by ReLU, fused: one pass over
-/// memory instead of three); backward then first masks dy where the output is 0, which is
-/// ReLU's backward.
+/// memory instead of three); backward then first masks dy where y ≤ 0, which is ReLU's
+/// backward, recomputing y from x rather than reading the output back (a stream less in each of
+/// its two passes).
 ///
 /// Running statistics change only in `commitStatistics`, which the trainer calls once a step is
 /// accepted, so a rejected (non-finite) step leaves them untouched.
@@ -105,8 +106,8 @@ public final class BatchNorm2d: Layer {
         parallelFor(channels, NormalizeGradient(
             n: dy.shape.n, channels: channels, plane: dy.shape.h * dy.shape.w,
             useBatchStatistics: usedBatchStatistics, dy: dy.data, x: x.data,
-            output: appliesReLU || outputFeedsReLUInPlace ? output.data : nil,
-            dx: gradInput.data, gamma: weight.value.data, mean: mean.data, inverseStd: inverseStd.data,
+            relu: outputFeedsReLUInPlace ? .storedOutput(output.data) : appliesReLU ? .recomputed : .none,
+            dx: gradInput.data, gamma: weight.value.data, beta: bias.value.data, mean: mean.data, inverseStd: inverseStd.data,
             dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
         return gradInput
     }
@@ -180,8 +181,7 @@ private struct Normalize: ParallelBody {
                 variance[c] = runningVar[c]
             }
             inverseStd[c] = 1 / (variance[c] + epsilon).squareRoot()
-            // y = γ(x − μ)/σ = a·x + b' with a = γ/σ, b' = β − a·μ.
-            let a = gamma[c] * inverseStd[c], b = beta[c] - a * mean[c]
+            let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mean[c], inverseStd: inverseStd[c])
             let aLanes = Lanes(repeating: a), bLanes = Lanes(repeating: b)
             let floor: Float = relu ? 0 : -.infinity
             for i in 0..<n {
@@ -202,26 +202,53 @@ private struct Normalize: ParallelBody {
     }
 }
 
+/// y = γ(x − μ)/σ = a·x + b with a = γ/σ, b = β − a·μ: forward computes y so, and backward
+/// recomputes it so to find where a fused ReLU let the gradient through.
+@inline(__always)
+private func affine(gamma: Float, beta: Float, mean: Float, inverseStd: Float) -> (Float, Float) {
+    let a = gamma * inverseStd
+    return (a, beta - a * mean)
+}
+
+/// The ReLU whose backward NormalizeGradient folds in.
+private enum FollowingReLU {
+    case none
+    /// Fused into this layer: the mask is recomputed from x.
+    case recomputed
+    /// Applied in place to the layer's output (after a residual sum): the mask is that output.
+    case storedOutput(UnsafePointer<Float>)
+}
+
 /// Backward for a range of channels (see the derivation on `BatchNorm2d`), with x̂ = (x − μ)/σ
-/// recomputed and, after a fused ReLU, dy masked where the output is 0.
+/// recomputed and, after a ReLU, dy masked where it was blocked.
 private struct NormalizeGradient: ParallelBody {
     let n: Int, channels: Int, plane: Int
     let useBatchStatistics: Bool
-    let dy: UnsafePointer<Float>, x: UnsafePointer<Float>, output: UnsafePointer<Float>?
+    let dy: UnsafePointer<Float>, x: UnsafePointer<Float>
+    let relu: FollowingReLU
     let dx: UnsafeMutablePointer<Float>
-    let gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
+    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+    let mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
     let dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
 
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
         let m = Float(n * plane)
         for c in range {
             let mu = mean[c], inv = inverseStd[c]
+            let mask: ReLUMask
+            switch relu {
+            case .none: mask = .none
+            case .recomputed:
+                let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mu, inverseStd: inv)
+                mask = .recomputed(scale: a, shift: b)
+            case .storedOutput(let output): mask = .stored(output)
+            }
             // Σdy and Σdy·(x − μ), then Σdy·x̂ = σ⁻¹·Σdy·(x − μ).
             var sumDy = 0.0, sumDyCentered = 0.0
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
                 let (s, d) = sumAndCenteredDot(dy + offset, x + offset, count: plane, center: mu,
-                                               mask: output.map { $0 + offset })
+                                               mask: mask.advanced(by: offset))
                 sumDy += s
                 sumDyCentered += d
             }
@@ -237,17 +264,16 @@ private struct NormalizeGradient: ParallelBody {
             let scaleLanes = Lanes(repeating: scale), kLanes = Lanes(repeating: k), k0Lanes = Lanes(repeating: k0)
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
-                let g = dy + offset, src = x + offset, d = dx + offset, out = output.map { $0 + offset }
+                let g = dy + offset, src = x + offset, d = dx + offset, planeMask = mask.advanced(by: offset)
                 var p = 0
                 while p + 8 <= plane {
-                    var gv = load(g, p)
-                    if let out { gv.replace(with: 0, where: load(out, p) .<= 0) }
-                    store(scaleLanes * gv + kLanes * load(src, p) + k0Lanes, d, p)
+                    let xv = load(src, p)
+                    let gv = planeMask.apply(load(g, p), at: p, input: xv)
+                    store(scaleLanes * gv + kLanes * xv + k0Lanes, d, p)
                     p += 8
                 }
                 while p < plane {
-                    let gv = out.map { $0[p] > 0 ? g[p] : 0 } ?? g[p]
-                    d[p] = scale * gv + k * src[p] + k0
+                    d[p] = scale * planeMask.apply(g[p], at: p, input: src[p]) + k * src[p] + k0
                     p += 1
                 }
             }
