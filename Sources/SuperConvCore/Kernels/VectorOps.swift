@@ -69,23 +69,12 @@ struct ReLUBackward: ElementwiseKernel {
     func scalar(_ i: Int) { dx[i] = y[i] > 0 ? dy[i] : 0 }
 }
 
-/// y[i] = max(0, y[i] + x[i]): a residual sum and the ReLU after it in one pass.
-struct AddReLUInPlace: ElementwiseKernel {
-    let y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>
-    func lanes(_ i: Int) { let v = load(y, i) + load(x, i); store(v.replacing(with: 0, where: v .< 0), y, i) }
-    func scalar(_ i: Int) { let v = y[i] + x[i]; y[i] = v < 0 ? 0 : v }
-}
-
 /// z[i] = x[i] + (y[i] > 0 ? dy[i] : 0): a gradient plus a ReLU's backward of another, with y
 /// that ReLU's output.
 struct AddReLUGradient: ElementwiseKernel {
     let x: UnsafePointer<Float>, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>
     func lanes(_ i: Int) { store(load(x, i) + load(dy, i).replacing(with: 0, where: load(y, i) .<= 0), z, i) }
     func scalar(_ i: Int) { z[i] = x[i] + (y[i] > 0 ? dy[i] : 0) }
-}
-
-func addReLUInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    Elementwise.run(AddReLUInPlace(y: y, x: x), count: count)
 }
 
 func addReLUGradient(_ x: UnsafePointer<Float>, output y: UnsafePointer<Float>, gradient dy: UnsafePointer<Float>,

@@ -86,6 +86,15 @@ public final class BatchNorm2d: Layer {
     public var parameters: [Parameter] { [weight, bias, runningMean, runningVar] }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        try forward(x, mode: mode, addingThenReLU: nil)
+    }
+
+    /// With `residual`, outputs relu(y + residual) instead (a residual block's sum and ReLU
+    /// formed in the same pass as y: two passes over memory fewer than a separate sum).
+    func forward(_ x: Tensor, mode: Mode, addingThenReLU residual: Tensor?) throws -> Tensor {
+        if let residual, residual.shape != x.shape {
+            throw SuperConvError.shape("BatchNorm2d: residual \(residual.shape) does not match input \(x.shape)")
+        }
         try output.resize(x.shape)
         input = x
         let useBatch = mode == .training || inference == .batch
@@ -93,7 +102,8 @@ public final class BatchNorm2d: Layer {
         pendingCount = mode == .training ? x.shape.n * x.shape.h * x.shape.w : 0
         parallelFor(channels, Normalize(
             n: x.shape.n, channels: channels, plane: x.shape.h * x.shape.w, epsilon: epsilon,
-            useBatchStatistics: useBatch, relu: appliesReLU, x: x.data, y: output.data,
+            useBatchStatistics: useBatch, relu: appliesReLU || residual != nil, x: x.data,
+            residual: residual.map { UnsafePointer($0.data) }, y: output.data,
             gamma: weight.value.data, beta: bias.value.data,
             runningMean: runningMean.value.data, runningVar: runningVar.value.data,
             mean: mean.data, variance: variance.data, inverseStd: inverseStd.data))
@@ -149,12 +159,13 @@ public final class BatchNorm2d: Layer {
     }
 }
 
-/// Forward for a range of channels: statistics (batch or running), then y (or relu(y)).
+/// Forward for a range of channels: statistics (batch or running), then y, relu(y) or
+/// relu(y + residual).
 private struct Normalize: ParallelBody {
     let n: Int, channels: Int, plane: Int
     let epsilon: Float
     let useBatchStatistics: Bool, relu: Bool
-    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    let x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>
     let mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>, inverseStd: UnsafeMutablePointer<Float>
@@ -186,15 +197,17 @@ private struct Normalize: ParallelBody {
             let floor: Float = relu ? 0 : -.infinity
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
-                let src = x + offset, dst = y + offset
+                let src = x + offset, dst = y + offset, add = residual.map { $0 + offset }
                 var p = 0
                 while p + 8 <= plane {
-                    let v = load(src, p) * aLanes + bLanes
+                    var v = load(src, p) * aLanes + bLanes
+                    if let add { v += load(add, p) }
                     store(relu ? v.replacing(with: 0, where: v .< 0) : v, dst, p)
                     p += 8
                 }
                 while p < plane {
-                    dst[p] = max(floor, src[p] * a + b)
+                    let v = src[p] * a + b
+                    dst[p] = max(floor, add.map { v + $0[p] } ?? v)
                     p += 1
                 }
             }

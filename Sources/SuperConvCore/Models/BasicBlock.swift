@@ -7,8 +7,8 @@
 /// Backward of the sum sends the same gradient to both branches; dx is the sum of what the
 /// branch and the shortcut return.
 ///
-/// Memory: the sum and its ReLU are formed in one pass in place in bn2's output (bn2's backward
-/// needs only its input), so the block keeps four activations: conv1's and bn1's outputs,
+/// Memory: bn2 forms the sum and its ReLU in the pass that normalises (bn2's backward needs only
+/// its input and this output), so the block keeps four activations: conv1's and bn1's outputs,
 /// conv2's, and this one. In a ResNet the gradients go through three tensors shared by every
 /// block (`shareGradients`).
 ///
@@ -83,12 +83,11 @@ public final class BasicBlock: Layer {
         var h = try p.forward(slots.conv1) { try conv1.forward(x, mode: mode) }
         h = try p.forward(slots.bn1) { try bn1.forward(h, mode: mode) }
         h = try p.forward(slots.conv2) { try conv2.forward(h, mode: mode) }
-        h = try p.forward(slots.bn2) { try bn2.forward(h, mode: mode) }
         let s = try shortcut.map { layer in try p.forward(slots.shortcut) { try layer.forward(x, mode: mode) } } ?? x
         guard s.shape == h.shape else {
             throw SuperConvError.shape("residual block: shortcut gives \(s.shape), branch gives \(h.shape)")
         }
-        p.forward(slots.add) { addReLUInPlace(h.data, s.data, count: h.count) }
+        h = try p.forward(slots.bn2) { try bn2.forward(h, mode: mode, addingThenReLU: s) }
         return try widen.map { layer in try p.forward(slots.widen) { try layer.forward(h, mode: mode) } } ?? h
     }
 
