@@ -16,7 +16,7 @@
 //   y[o, r, c] = bias[o] + Σ_ci Σ_kh,kw  w[o, ci, kh, kw] · xp[ci, r + kh, c + kw]
 
 @inline(__always)
-private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
