@@ -11,8 +11,8 @@
 // `paddedRowStride(W)` = W + 1 (x[c, r, q] at xp[c, r + 1, q + 1], zeros around: rows 0 and
 // H + 1, and column 0, which is also the right border of the row before; plus slack for the
 // over-reads of the last block; lanes that read past a row's end belong to outputs that are
-// not stored, or meet zero gradients in the weight gradient), weights packed as wt [Co/4][Ci][9][4] (four output
-// channels side by side per tap), output y [Co, H, W]:
+// not stored, or meet zero gradients in the weight gradient), weights packed as
+// wt [Co/4][Ci][9][4] (four output channels side by side per tap), output y [Co, H, W]:
 //   y[o, r, c] = bias[o] + Σ_ci Σ_kh,kw  w[o, ci, kh, kw] · xp[ci, r + kh, c + kw]
 
 @inline(__always)
@@ -105,7 +105,6 @@ public func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointe
         for r in 0..<h {
             out[0] = 0
             (out + 1).update(from: x + (c * h + r) * w, count: w)
-            for q in (w + 1)..<wp { out[q] = 0 }
             out += wp
         }
         out.update(repeating: 0, count: wp)

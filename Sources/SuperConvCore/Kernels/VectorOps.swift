@@ -169,8 +169,8 @@ enum ReLUMask {
     }
 }
 
-/// (Σ a[i], Σ a[i]·(b[i] − center)) with a masked by `mask`, whose layer input is b (the
-/// gradient arriving through a ReLU, and the input of the layer before it).
+/// (Σ a[i], Σ a[i]·(b[i] − center)) with a (a gradient arriving through a ReLU) masked by
+/// `mask`, b being the input of the layer before that ReLU (what a recomputed mask reads).
 func sumAndCenteredDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, center: Float,
                        mask: ReLUMask) -> (Double, Double) {
     var sa = Lanes(), sab = Lanes()
