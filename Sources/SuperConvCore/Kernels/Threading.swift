@@ -81,6 +81,12 @@ public protocol ParallelBody {
     func callAsFunction(_ worker: Int, _ range: Range<Int>)
 }
 
+/// Part `part` of 0..<count cut into `parts` contiguous parts whose sizes differ by at most one.
+@inline(__always)
+func evenPart(_ part: Int, of parts: Int, count: Int) -> Range<Int> {
+    count * part / parts..<count * (part + 1) / parts
+}
+
 /// How many workers `parallelFor` uses for `count` items.
 @inline(__always)
 public func workerCount(_ count: Int, minimumPerWorker: Int = 1) -> Int {

@@ -159,8 +159,8 @@ private struct Job {
         while true {
             let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
             guard piece < pieces else { return }
-            let lower = count * piece / pieces, upper = count * (piece + 1) / pieces
-            if lower < upper { invoke(context, w, lower..<upper) }
+            let range = evenPart(piece, of: pieces, count: count)
+            if !range.isEmpty { invoke(context, w, range) }
         }
     }
 }

@@ -164,17 +164,17 @@ public final class Conv2d: Layer {
                 }
             }
             parallelFor(imageChunks, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
-                                                    n: n, chunks: imageChunks,
+                                                    n: n, chunks: imageChunks, accumulatorSize: accumulated,
                                                     x: directWeights ? x.data : nil, dy: dy.data,
                                                     dx: directData ? gradInput.data : nil,
                                                     weights: packedBackward.data, workspace: workspace))
         }
+        let total = workspace.accumulator(0)
+        for chunk in 1..<chunks { addInPlace(total, workspace.accumulator(chunk), count: accumulated) }
         if directWeights {
-            let total = workspace.accumulator(0)
-            for chunk in 1..<chunks { addInPlace(total, workspace.accumulator(chunk), count: accumulated) }
             transposeWeightGradient(total, into: dw, outChannels: o)
         } else {
-            for chunk in 0..<chunks { addInPlace(dw, workspace.accumulator(chunk), count: accumulated) }
+            addInPlace(dw, total, count: accumulated)
         }
         return gradInput
     }
@@ -231,7 +231,7 @@ private struct DirectForward: ParallelBody {
 /// flipped, transposed weights.
 private struct DirectBackward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
-    let n: Int, chunks: Int
+    let n: Int, chunks: Int, accumulatorSize: Int
     let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
     let workspace: Workspace
@@ -246,8 +246,8 @@ private struct DirectBackward: ParallelBody {
         let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
         for chunk in chunkRange {
             let accumulator = x != nil ? workspace.accumulator(chunk) : nil
-            accumulator?.update(repeating: 0, count: outChannels * 9 * transposedChannels(channels))
-            let images = n * chunk / chunks..<n * (chunk + 1) / chunks
+            accumulator?.update(repeating: 0, count: accumulatorSize)
+            let images = evenPart(chunk, of: chunks, count: n)
             var first = images.lowerBound
             while first < images.upperBound {
                 let count = min(group, images.upperBound - first)
@@ -339,7 +339,7 @@ private struct BackwardTiles: ParallelBody {
         for chunk in chunkRange {
             let accumulator = workspace.accumulator(chunk)
             accumulator.update(repeating: 0, count: o * g.rows)
-            for t in tiles * chunk / chunks..<tiles * (chunk + 1) / chunks {
+            for t in evenPart(chunk, of: chunks, count: tiles) {
                 let first = t * tile, images = min(tile, n - first), columns = images * l
                 // dY as [O, B*L]: for one image it is dy's own block; otherwise gathered.
                 let dY: UnsafePointer<Float>
