@@ -28,7 +28,9 @@ public enum BatchNormInference: String, Sendable {
 ///   dγ += Σ dy_i·x̂_i,  dβ += Σ dy_i.
 /// With fixed (running) statistics μ and σ are constants and dx_i = g_i/√(σ²+ε).
 /// x̂ is not stored: backward recomputes it from the input, which the layer before keeps, and
-/// saves a tensor per layer and a pass over memory.
+/// saves a tensor per layer and a pass over memory. The batch statistics are combined from
+/// per-plane moments (`PlaneMoments`), which the convolution before records as it writes its
+/// output (`reads(outputOf:)`), saving another.
 ///
 /// With `appliesReLU` the layer outputs relu(y) (BN followed by ReLU, fused: one pass over
 /// memory instead of three); backward then first masks dy where y ≤ 0, which is ReLU's
@@ -55,6 +57,9 @@ public final class BatchNorm2d: Layer {
 
     /// Per channel: the statistics that normalised the last forward, and 1/√(σ²+ε).
     private let mean: Tensor, variance: Tensor, inverseStd: Tensor
+    /// The input's plane moments: recorded by the convolution before this layer as it writes
+    /// them (`reads(outputOf:)`), or by this layer when its input came otherwise.
+    let inputMoments: PlaneMoments
     private var usedBatchStatistics = true
     private var pendingCount = 0
     private var input: Tensor?
@@ -79,11 +84,19 @@ public final class BatchNorm2d: Layer {
         mean = try Tensor(Shape(channels))
         variance = try Tensor(Shape(channels))
         inverseStd = try Tensor(Shape(channels))
+        inputMoments = try PlaneMoments()
+        inputMoments.neededInInference = inference == .batch
         output = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
     }
 
     public var parameters: [Parameter] { [weight, bias, runningMean, runningVar] }
+
+    /// Has `convolution` record the moments of its output, which this layer takes as input,
+    /// while it writes it: one pass over memory fewer per training forward.
+    func reads(outputOf convolution: Conv2d) {
+        convolution.outputMoments = inputMoments
+    }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         try forward(x, mode: mode, addingThenReLU: nil)
@@ -100,9 +113,12 @@ public final class BatchNorm2d: Layer {
         let useBatch = mode == .training || inference == .batch
         usedBatchStatistics = useBatch
         pendingCount = mode == .training ? x.shape.n * x.shape.h * x.shape.w : 0
+        let recorded = inputMoments.take(for: x)
+        if useBatch && !recorded { try inputMoments.prepare(for: x.shape) }
         parallelFor(channels, Normalize(
             n: x.shape.n, channels: channels, plane: x.shape.h * x.shape.w, epsilon: epsilon,
-            useBatchStatistics: useBatch, relu: appliesReLU || residual != nil, x: x.data,
+            useBatchStatistics: useBatch, moments: inputMoments, recordsMoments: !recorded,
+            relu: appliesReLU || residual != nil, x: x.data,
             residual: residual.map { UnsafePointer($0.data) }, y: output.data,
             gamma: weight.value.data, beta: bias.value.data,
             runningMean: runningMean.value.data, runningVar: runningVar.value.data,
@@ -164,7 +180,9 @@ public final class BatchNorm2d: Layer {
 private struct Normalize: ParallelBody {
     let n: Int, channels: Int, plane: Int
     let epsilon: Float
-    let useBatchStatistics: Bool, relu: Bool
+    let useBatchStatistics: Bool
+    let moments: PlaneMoments, recordsMoments: Bool
+    let relu: Bool
     let x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>
@@ -173,20 +191,12 @@ private struct Normalize: ParallelBody {
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
         for c in range {
             if useBatchStatistics {
-                // One pass of moments about the channel's first value K, planes summed in
-                // double: var = E[(x−K)²] − E[x−K]², and K, one sample of the channel, is within
-                // a few σ of the mean, so the difference loses few digits (the textbook E[x²] − μ²
-                // would lose them all on a channel whose mean is large against σ).
-                let shift = x[c * plane]
-                var s1 = 0.0, s2 = 0.0
-                for i in 0..<n {
-                    let (a, b) = shiftedSums(x + (i * channels + c) * plane, count: plane, shift: shift)
-                    s1 += a
-                    s2 += b
+                if recordsMoments {
+                    for i in 0..<n { moments.record(x + (i * channels + c) * plane, count: plane, at: i * channels + c) }
                 }
-                let m = Double(n * plane), d = s1 / m
-                mean[c] = Float(Double(shift) + d)
-                variance[c] = Float(max(0, s2 / m - d * d))
+                let (mu, sigma2) = moments.statistics(channel: c, channels: channels, images: n, planeSize: plane)
+                mean[c] = Float(mu)
+                variance[c] = Float(sigma2)
             } else {
                 mean[c] = runningMean[c]
                 variance[c] = runningVar[c]

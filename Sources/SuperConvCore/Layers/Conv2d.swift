@@ -38,6 +38,9 @@ public final class Conv2d: Layer {
     /// Whether the direct kernels may be used where they apply (tests turn them off to compare
     /// with the GEMM path).
     public var allowsDirectKernels = true
+    /// The moments of the output's planes, recorded as each image is stored when the batch norm
+    /// reading the output needs them (its input's `PlaneMoments`).
+    var outputMoments: PlaneMoments?
     /// Weights packed for the direct kernels: forward [O/4][C][9][4], backward [C/4][O][9][4].
     private let packedForward: Tensor
     private let packedBackward: Tensor
@@ -100,6 +103,8 @@ public final class Conv2d: Layer {
         let n = x.shape.n, l = g.positions, o = outChannels
         try output.resize(outputShape(for: x.shape))
         input = x
+        try outputMoments?.prepare(for: output.shape)
+        let moments = outputMoments.flatMap { $0.isNeeded(in: mode) ? $0 : nil }
         if usesDirectKernel(outputs: o) {
             try pack(into: packedForward, groups: o / 4, taps: inChannels) { group, c, t, lane in
                 ((group * 4 + lane) * inChannels + c) * 9 + t
@@ -108,7 +113,8 @@ public final class Conv2d: Layer {
             try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
             parallelFor(n, DirectForward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                          x: x.data, y: output.data, weights: packedForward.data,
-                                         bias: bias?.value.data, workspace: workspace))
+                                         bias: bias?.value.data, moments: moments, workspace: workspace))
+            moments?.finish(describing: output)
             return output
         }
         let tile = tileImages(l, batch: n)
@@ -116,7 +122,9 @@ public final class Conv2d: Layer {
         try workspace.reserve(workers: workerCount(tiles), columns: g.rows * tile * l,
                               product: o * tile * l)
         parallelFor(tiles, ForwardTiles(g: g, n: n, o: o, tile: tile, x: x.data, y: output.data,
-                                        weight: weight.value.data, bias: bias?.value.data, workspace: workspace))
+                                        weight: weight.value.data, bias: bias?.value.data, moments: moments,
+                                        workspace: workspace))
+        moments?.finish(describing: output)
         return output
     }
 
@@ -208,19 +216,24 @@ public final class Conv2d: Layer {
 }
 
 /// The direct forward over images: each worker writes an image padded into its buffer
-/// (`padImage`) and convolves it.
+/// (`padImage`), convolves it, and records its output planes' moments while they are in cache.
 private struct DirectForward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
     let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
+    let moments: PlaneMoments?
     let workspace: Workspace
 
     func callAsFunction(_ worker: Int, _ images: Range<Int>) {
-        let padded = workspace.columns(worker)
+        let padded = workspace.columns(worker), plane = h * w
         for i in images {
-            padImage(x + i * channels * h * w, into: padded, channels: channels, height: h, width: w)
-            directConvolution3x3(padded: padded, packedWeights: weights, bias: bias, output: y + i * outChannels * h * w,
+            let output = y + i * outChannels * plane
+            padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w)
+            directConvolution3x3(padded: padded, packedWeights: weights, bias: bias, output: output,
                                  inChannels: channels, outChannels: outChannels, height: h, width: w)
+            for ch in 0..<outChannels {
+                moments?.record(output + ch * plane, count: plane, at: i * outChannels + ch)
+            }
         }
     }
 }
@@ -277,12 +290,14 @@ private struct DirectBackward: ParallelBody {
     }
 }
 
-/// Forward over tiles: lower, multiply, and lay Y out as NCHW with the bias added.
+/// Forward over tiles: lower, multiply, and lay Y out as NCHW with the bias added, recording each
+/// output plane's moments.
 private struct ForwardTiles: ParallelBody {
     let g: ConvolutionGeometry
     let n: Int, o: Int, tile: Int
     let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
     let weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?
+    let moments: PlaneMoments?
     let workspace: Workspace
 
     func callAsFunction(_ worker: Int, _ tiles: Range<Int>) {
@@ -301,6 +316,7 @@ private struct ForwardTiles: ParallelBody {
                     let dst = y + ((first + i) * o + ch) * l
                     let shift = bias?[ch] ?? 0
                     for p in 0..<l { dst[p] = src[p] + shift }
+                    moments?.record(dst, count: l, at: (first + i) * o + ch)
                 }
             }
         }

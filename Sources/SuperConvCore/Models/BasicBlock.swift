@@ -40,6 +40,8 @@ public final class BasicBlock: Layer {
         self.shortcut = shortcut
         self.widen = widen
         guard bn1.appliesReLU else { throw SuperConvError.state("residual block: bn1 must apply the block's first ReLU") }
+        bn1.reads(outputOf: conv1)
+        bn2.reads(outputOf: conv2)
         relu2 = try ReLU()
         relu2.output = bn2.output
         bn2.outputFeedsReLUInPlace = true

@@ -53,6 +53,7 @@ public final class ResNet {
         let stemConv = try conv(config.channels, 16, stride: 1)
         stemConv.computesInputGradient = false
         let stemNorm = try norm(16, relu: true)
+        stemNorm.reads(outputOf: stemConv)
         stem = [stemConv, stemNorm]
         stemSlots = ["conv1", "bn1"].map(profiler.slot)
         var named: [(String, Layer)] = [("conv1", stemConv), ("bn1", stemNorm)]
