@@ -2,6 +2,8 @@
 
 Every measurement runs in a fresh process (so that its peak RSS is its own), the two libraries
 alternate within each repeat, and the table shows medians and the ratio superconv / PyTorch.
+Thread scaling is the median over repeats of each library's 2-thread / 1-thread ratio from runs
+made back to back, beside the machine's own scaling measured after them (parallel_ceiling).
 Both run the same networks (PyTorch's definitions are Tests/fixtures/make_pytorch_fixtures.py's),
 random 3x32x32 batches, SGD with momentum 0.9 and weight decay 1e-4, the same thread count.
 Peak RSS is each measuring process's VmHWM (the interpreter and the library's runtime included);
@@ -186,44 +188,49 @@ def main():
           f"({torch.backends.mkldnn.is_available() and 'oneDNN' or 'no oneDNN'})", flush=True)
     nets = [(20, "caffe")] if args.quick else [(20, "caffe"), (20, "he-a"), (56, "caffe"), (56, "he-a")]
     repeats = 1 if args.quick else args.repeats
-    cases = []  # (label, mode, depth, variant, batch, threads, steps, what)
+    # (mode, depth, variant, batch, thread counts, steps). A library's training runs at 2 and at 1
+    # thread follow each other directly (in alternating order), so that each repeat's scaling
+    # compares runs on the same machine state; the scaling reported is the median of those ratios.
+    cases = []
     for depth, variant in nets:
-        for mode in ("train", "eval"):
-            cases.append((f"ResNet-{depth} {variant} {mode}, batch 128, 2 threads", mode, depth, variant, 128, 2,
-                          args.steps if mode == "train" else 2 * args.steps))
-        cases.append((f"ResNet-{depth} {variant} train, batch 128, 1 thread", "train", depth, variant, 128, 1,
-                      args.steps))
+        cases.append(("train", depth, variant, 128, (2, 1), args.steps))
+        cases.append(("eval", depth, variant, 128, (2,), 2 * args.steps))
     if not args.quick:
-        cases.append(("ResNet-56 caffe train, batch 1000, 2 threads", "train", 56, "caffe", 1000, 2, 2))
+        cases.append(("train", 56, "caffe", 1000, (2,), 2))
 
     print("\n| measurement | superconv img/s | PyTorch img/s | ratio | superconv peak RSS MiB | PyTorch peak RSS MiB | ratio |")
     print("|---|---|---|---|---|---|---|")
-    results = {}
-    ceilings = {net: [] for net in nets}  # the machine's scaling, measured between this net's training runs
-    for label, mode, depth, variant, batch, threads, steps in cases:
-        runs = {"superconv": [], "pytorch": []}
+    libs = ("superconv", "pytorch")
+    scaling = {}  # (net, lib) -> per-repeat 2-thread / 1-thread ratios
+    ceilings = {}  # net -> the machine's scaling, measured after each repeat of its training runs
+    for mode, depth, variant, batch, thread_counts, steps in cases:
+        net = (depth, variant)
+        runs = {(lib, threads): [] for lib in libs for threads in thread_counts}
         for r in range(repeats):
-            order = ("superconv", "pytorch") if r % 2 == 0 else ("pytorch", "superconv")
-            for lib in order:
-                runs[lib].append(measure(lib, mode, depth, variant, batch, threads, steps, 2))
-            if mode == "train" and batch == 128:
-                ceilings[(depth, variant)].append(machine_scaling())
-        s_ips = statistics.median(v[0] for v in runs["superconv"])
-        p_ips = statistics.median(v[0] for v in runs["pytorch"])
-        s_rss = statistics.median(v[1] for v in runs["superconv"])
-        p_rss = statistics.median(v[1] for v in runs["pytorch"])
-        results[label] = (s_ips, p_ips)
-        print(f"| {label} | {s_ips:.1f} | {p_ips:.1f} | {s_ips / p_ips:.2f}x | {s_rss:.0f} | {p_rss:.0f} | "
-              f"{s_rss / p_rss:.2f}x |", flush=True)
+            for lib in (libs if r % 2 == 0 else libs[::-1]):
+                for threads in (thread_counts if r % 2 == 0 else thread_counts[::-1]):
+                    runs[(lib, threads)].append(measure(lib, mode, depth, variant, batch, threads, steps, 2))
+                if len(thread_counts) == 2:
+                    two, one = runs[(lib, 2)][-1][0], runs[(lib, 1)][-1][0]
+                    scaling.setdefault((net, lib), []).append(two / one)
+            if len(thread_counts) == 2:
+                ceilings.setdefault(net, []).append(machine_scaling())
+        for threads in thread_counts:
+            label = f"ResNet-{depth} {variant} {mode}, batch {batch}, {threads} thread{'s' if threads > 1 else ''}"
+            s_ips, s_rss = (statistics.median(v[i] for v in runs[("superconv", threads)]) for i in (0, 1))
+            p_ips, p_rss = (statistics.median(v[i] for v in runs[("pytorch", threads)]) for i in (0, 1))
+            print(f"| {label} | {s_ips:.1f} | {p_ips:.1f} | {s_ips / p_ips:.2f}x | {s_rss:.0f} | {p_rss:.0f} | "
+                  f"{s_rss / p_rss:.2f}x |", flush=True)
 
-    print("\n| 1 -> 2 threads, training | superconv | PyTorch | the machine (independent multiply-adds, median, range) |")
+    def spread(values):
+        return f"{statistics.median(values):.2f}x ({min(values):.2f}x-{max(values):.2f}x)"
+
+    print("\n| 1 -> 2 threads, training (median of paired runs, range) | superconv | PyTorch "
+          "| the machine (independent multiply-adds) |")
     print("|---|---|---|---|")
-    for depth, variant in nets:
-        one = results[f"ResNet-{depth} {variant} train, batch 128, 1 thread"]
-        two = results[f"ResNet-{depth} {variant} train, batch 128, 2 threads"]
-        machine = ceilings[(depth, variant)]
-        print(f"| ResNet-{depth} {variant} | {two[0] / one[0]:.2f}x | {two[1] / one[1]:.2f}x | "
-              f"{statistics.median(machine):.2f}x ({min(machine):.2f}x-{max(machine):.2f}x) |")
+    for net in nets:
+        print(f"| ResNet-{net[0]} {net[1]} | {spread(scaling[(net, 'superconv')])} | {spread(scaling[(net, 'pytorch')])} "
+              f"| {spread(ceilings[net])} |")
 
     if args.time_to_accuracy:
         print("\n| time to 90% Fashion-MNIST test accuracy (ResNet-20 caffe, one cycle to 1, batch 128, 2 threads) "
