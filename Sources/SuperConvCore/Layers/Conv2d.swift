@@ -133,15 +133,17 @@ public final class Conv2d: Layer {
         let g = geometry(x.shape)
         let n = x.shape.n, l = g.positions, o = outChannels
         if computesInputGradient { try gradInput.resize(x.shape) }
-        if let db = bias?.gradient?.data {
-            parallelFor(o, BiasGradient(n: n, o: o, l: l, dy: dy.data, db: db))
-        }
         let dw = weight.gradient!.data
         // Direct kernels where they apply (measured in one process, the layer's backward with the
         // direct weight gradient against the GEMM's: 25-30% faster on 7x7x64, 14x14x32 and 8x8x64).
         // When dx needs the GEMM path, its column matrix serves dweight too.
         let directData = computesInputGradient && usesDirectKernel(outputs: inChannels)
         let directWeights = usesDirectKernel(outputs: o) && (directData || !computesInputGradient)
+        // The direct path sums dbias per chunk too, from each image of dy as it pads it (a pass
+        // over dy fewer); the GEMM path in a pass of its own.
+        let db = bias?.gradient?.data
+        let chunkedBias = directWeights && db != nil
+        if let db, !chunkedBias { parallelFor(o, BiasGradient(n: n, o: o, l: l, dy: dy.data, db: db)) }
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
         let direct = directWeights || directData
@@ -152,8 +154,10 @@ public final class Conv2d: Layer {
         let group = DirectBackward.group(height: g.height, weights: directWeights)
         let transposed = group * transposedImageSize(channels: inChannels, height: g.height, width: g.width)
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
-        // The direct kernel sums dweight channels-last, [O][3][3][Cp] (see `transposeWeightGradient`).
-        let accumulated = directWeights ? o * 9 * transposedChannels(inChannels) : o * g.rows
+        // The direct kernel sums dweight channels-last, [O][3][3][Cp] (see `transposeWeightGradient`),
+        // then dbias when chunked.
+        let weightSums = directWeights ? o * 9 * transposedChannels(inChannels) : o * g.rows
+        let accumulated = weightSums + (chunkedBias ? o : 0)
         try workspace.reserve(workers: max(workerCount(chunks), workerCount(imageChunks)),
                               columns: max(directWeights ? transposed : g.rows * tile * l, 1),
                               product: max(direct ? paddedGradients : 0, directWeights ? 0 : o * tile * l),
@@ -173,12 +177,16 @@ public final class Conv2d: Layer {
             }
             parallelFor(imageChunks, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                                     n: n, chunks: imageChunks, accumulatorSize: accumulated,
+                                                    biasSums: chunkedBias ? weightSums : nil,
                                                     x: directWeights ? x.data : nil, dy: dy.data,
                                                     dx: directData ? gradInput.data : nil,
                                                     weights: packedBackward.data, workspace: workspace))
         }
         let total = workspace.accumulator(0)
         for chunk in 1..<chunks { addInPlace(total, workspace.accumulator(chunk), count: accumulated) }
+        if let db, chunkedBias {
+            for ch in 0..<o { db[ch] += total[weightSums + ch] }
+        }
         if directWeights {
             transposeWeightGradient(total, into: dw, outChannels: o)
         } else {
@@ -240,11 +248,12 @@ private struct DirectForward: ParallelBody {
 
 /// The direct backward over chunks of images, a group at a time (`weightGradientImages`; one
 /// when only dx is wanted): dweight of each chunk into the chunk's accumulator, channels last
-/// (when x is given), and dx (when wanted) image by image as the forward kernel on the padded dy with the
+/// (when x is given), and dbias after it (from `biasSums` on, when given) as each image of dy is
+/// padded; dx (when wanted) image by image as the forward kernel on the padded dy with the
 /// flipped, transposed weights.
 private struct DirectBackward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
-    let n: Int, chunks: Int, accumulatorSize: Int
+    let n: Int, chunks: Int, accumulatorSize: Int, biasSums: Int?
     let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
     let workspace: Workspace
@@ -265,8 +274,13 @@ private struct DirectBackward: ParallelBody {
             while first < images.upperBound {
                 let count = min(group, images.upperBound - first)
                 for j in 0..<count {
-                    padImage(dy + (first + j) * outChannels * h * w, into: paddedDY + j * gradientStride,
-                             channels: outChannels, height: h, width: w)
+                    let gradient = dy + (first + j) * outChannels * h * w
+                    padImage(gradient, into: paddedDY + j * gradientStride, channels: outChannels, height: h, width: w)
+                    if let accumulator, let biasSums {
+                        for ch in 0..<outChannels {
+                            accumulator[biasSums + ch] += Float(sum(gradient + ch * h * w, count: h * w))
+                        }
+                    }
                     if let x {
                         padImageTransposed(x + (first + j) * channels * h * w, into: transposedX + j * inputStride,
                                            channels: channels, height: h, width: w)
