@@ -140,6 +140,9 @@ const char *sc_blas_info(void);
    The pool serves one host thread at a time: when several host threads use different handles
    at once, one of them gets the pool and the others compute on their own thread. Results are
    bit-identical for every thread count and either way.
+   Between the parallel parts of a call, and for up to 2 ms after it returns, the workers spin
+   (yielding to any other runnable thread) before they sleep: waking a sleeping thread takes
+   tens of microseconds, and a training step has hundreds of parallel parts.
    Note for Python hosts: numpy carries its own OpenBLAS with its own threads; when both compute
    at once the cores are oversubscribed.
    Errors: SC_ERR_INVALID_ARGUMENT for n out of range. */
