@@ -14,9 +14,9 @@ import SuperConvKernelsAVX2
 ///   dweight += dY · colᵀ       (each output position contributes its input patch)
 ///   dbias   += Σ_{b,l} dY[o, ·]
 ///   dcol     = weightᵀ · dY,   dx = col2im(dcol)   (the adjoint of the gather im2col does)
-/// dweight is summed per chunk of the batch (`weightGradientChunks` fixed chunks of whole
-/// tiles or images, whichever worker runs them) and the chunks' sums are added in order, so the
-/// result is the same for every thread count.
+/// dweight (and on the direct path dbias) is summed per chunk of the batch (`weightGradientChunks`
+/// fixed chunks of whole tiles or images, whichever worker runs them) and the chunks' sums are
+/// added in order, so the result is the same for every thread count.
 ///
 /// 3x3 stride-1 convolutions (all but the downsampling ones in CIFAR ResNets) run direct
 /// kernels instead on CPUs with AVX2 and FMA, image by image from zero-padded copies: y from x
