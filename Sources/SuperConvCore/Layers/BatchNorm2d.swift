@@ -30,7 +30,8 @@ public enum BatchNormInference: String, Sendable {
 /// x̂ is not stored: backward recomputes it from the input, which the layer before keeps, and
 /// saves a tensor per layer and a pass over memory. The batch statistics are combined from
 /// per-plane moments (`PlaneMoments`), which the convolution before records as it writes its
-/// output (`reads(outputOf:)`), saving another.
+/// output (`reads(outputOf:)`), saving another; and that convolution forms dx image by image as
+/// it reads it (`DeferredGradient`), so that backward only sums.
 ///
 /// With `appliesReLU` the layer outputs relu(y) (BN followed by ReLU, fused: one pass over
 /// memory instead of three); backward then first masks dy where y ≤ 0, which is ReLU's
@@ -60,6 +61,10 @@ public final class BatchNorm2d: Layer {
     /// The input's plane moments: recorded by the convolution before this layer as it writes
     /// them (`reads(outputOf:)`), or by this layer when its input came otherwise.
     let inputMoments: PlaneMoments
+    /// dx left for the convolution before this layer to form as it reads it (`reads(outputOf:)`),
+    /// with each channel's coefficients of dx = scale·mask(dy) + slope·x + intercept.
+    let deferredGradient = DeferredGradient()
+    private let gradientScale: Tensor, gradientSlope: Tensor, gradientIntercept: Tensor
     private var usedBatchStatistics = true
     private var pendingCount = 0
     private var input: Tensor?
@@ -85,6 +90,9 @@ public final class BatchNorm2d: Layer {
         variance = try Tensor(Shape(channels))
         inverseStd = try Tensor(Shape(channels))
         inputMoments = try PlaneMoments()
+        gradientScale = try Tensor(Shape(channels))
+        gradientSlope = try Tensor(Shape(channels))
+        gradientIntercept = try Tensor(Shape(channels))
         inputMoments.neededInInference = inference == .batch
         output = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
@@ -93,9 +101,12 @@ public final class BatchNorm2d: Layer {
     public var parameters: [Parameter] { [weight, bias, runningMean, runningVar] }
 
     /// Has `convolution` record the moments of its output, which this layer takes as input,
-    /// while it writes it: one pass over memory fewer per training forward.
+    /// while it writes it, and form this layer's dx, which is its dy, as it reads it: a pass over
+    /// memory fewer in forward, and a write and a read of an activation fewer in backward.
     func reads(outputOf convolution: Conv2d) {
         convolution.outputMoments = inputMoments
+        convolution.outputGradient = deferredGradient
+        deferredGradient.hasReader = true
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
@@ -129,12 +140,16 @@ public final class BatchNorm2d: Layer {
     public func backward(_ dy: Tensor) throws -> Tensor {
         guard let x = input else { throw SuperConvError.state("BatchNorm2d.backward called before forward") }
         try gradInput.resize(dy.shape)
-        parallelFor(channels, NormalizeGradient(
-            n: dy.shape.n, channels: channels, plane: dy.shape.h * dy.shape.w,
-            useBatchStatistics: usedBatchStatistics, dy: dy.data, x: x.data,
+        let planes = NormalizeGradientPlanes(
+            channels: channels, plane: dy.shape.h * dy.shape.w, dy: dy.data, x: x.data,
             relu: outputFeedsReLUInPlace ? .storedOutput(output.data) : appliesReLU ? .recomputed : .none,
-            dx: gradInput.data, gamma: weight.value.data, beta: bias.value.data, mean: mean.data, inverseStd: inverseStd.data,
-            dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
+            gamma: weight.value.data, beta: bias.value.data, mean: mean.data, inverseStd: inverseStd.data,
+            scale: gradientScale.data, slope: gradientSlope.data, intercept: gradientIntercept.data)
+        let defers = deferredGradient.hasReader
+        parallelFor(channels, NormalizeGradient(
+            n: dy.shape.n, useBatchStatistics: usedBatchStatistics, planes: planes, writesGradient: !defers,
+            dx: gradInput.data, dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
+        if defers { deferredGradient.publish(planes, as: gradInput) }
         return gradInput
     }
 
@@ -233,8 +248,8 @@ private func affine(gamma: Float, beta: Float, mean: Float, inverseStd: Float) -
     return (a, beta - a * mean)
 }
 
-/// The ReLU whose backward NormalizeGradient folds in.
-private enum FollowingReLU {
+/// The ReLU whose backward the gradient folds in.
+enum FollowingReLU {
     case none
     /// Fused into this layer: the mask is recomputed from x.
     case recomputed
@@ -242,63 +257,94 @@ private enum FollowingReLU {
     case storedOutput(UnsafePointer<Float>)
 }
 
-/// Backward for a range of channels (see the derivation on `BatchNorm2d`), with x̂ = (x − μ)/σ
-/// recomputed and, after a ReLU, dy masked where it was blocked.
-private struct NormalizeGradient: ParallelBody {
-    let n: Int, channels: Int, plane: Int
-    let useBatchStatistics: Bool
+/// The input gradient of a batch norm, plane by plane, once its first pass has left each
+/// channel's coefficients (see the derivation on `BatchNorm2d`):
+///   dx = scale·mask(dy) + slope·x + intercept,
+/// with x̂ = (x − μ)σ⁻¹ folded into slope and intercept. The batch norm's second pass writes it; a
+/// convolution reading it takes it image by image instead (`DeferredGradient`).
+struct NormalizeGradientPlanes {
+    let channels: Int, plane: Int
     let dy: UnsafePointer<Float>, x: UnsafePointer<Float>
     let relu: FollowingReLU
-    let dx: UnsafeMutablePointer<Float>
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
+    let scale: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>, intercept: UnsafeMutablePointer<Float>
+
+    /// Where channel c's ReLU let the gradient through, for the elements from `elementOffset` on.
+    func mask(channel c: Int, at elementOffset: Int) -> ReLUMask {
+        switch relu {
+        case .none: return .none
+        case .recomputed:
+            let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mean[c], inverseStd: inverseStd[c])
+            return .recomputed(scale: a, shift: b)
+        case .storedOutput(let output): return .stored(output + elementOffset)
+        }
+    }
+
+    /// dx of image i, channel c, into `d`.
+    func write(image i: Int, channel c: Int, into d: UnsafeMutablePointer<Float>) {
+        let offset = (i * channels + c) * plane
+        let g = dy + offset, src = x + offset, planeMask = mask(channel: c, at: offset)
+        let scaleLanes = Lanes(repeating: scale[c]), slopeLanes = Lanes(repeating: slope[c])
+        let interceptLanes = Lanes(repeating: intercept[c])
+        var p = 0
+        while p + 8 <= plane {
+            let xv = load(src, p)
+            let gv = planeMask.apply(load(g, p), at: p, input: xv)
+            store(scaleLanes * gv + slopeLanes * xv + interceptLanes, d, p)
+            p += 8
+        }
+        while p < plane {
+            d[p] = scale[c] * planeMask.apply(g[p], at: p, input: src[p]) + slope[c] * src[p] + intercept[c]
+            p += 1
+        }
+    }
+
+    /// dx of image i, all channels, into `d` ([C, plane]).
+    func write(image i: Int, into d: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels { write(image: i, channel: c, into: d + c * plane) }
+    }
+}
+
+/// Backward for a range of channels (see the derivation on `BatchNorm2d`): the sums with x̂ =
+/// (x − μ)/σ recomputed and, after a ReLU, dy masked where it was blocked; then the channel's
+/// coefficients, and dx itself unless a convolution takes it (`writesGradient`).
+private struct NormalizeGradient: ParallelBody {
+    let n: Int
+    let useBatchStatistics: Bool
+    let planes: NormalizeGradientPlanes
+    let writesGradient: Bool
+    let dx: UnsafeMutablePointer<Float>
     let dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
 
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
+        let channels = planes.channels, plane = planes.plane
         let m = Float(n * plane)
         for c in range {
-            let mu = mean[c], inv = inverseStd[c]
-            let mask: ReLUMask
-            switch relu {
-            case .none: mask = .none
-            case .recomputed:
-                let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mu, inverseStd: inv)
-                mask = .recomputed(scale: a, shift: b)
-            case .storedOutput(let output): mask = .stored(output)
-            }
+            let mu = planes.mean[c], inv = planes.inverseStd[c]
             // Σdy and Σdy·(x − μ), then Σdy·x̂ = σ⁻¹·Σdy·(x − μ).
             var sumDy = 0.0, sumDyCentered = 0.0
             for i in 0..<n {
                 let offset = (i * channels + c) * plane
-                let (s, d) = sumAndCenteredDot(dy + offset, x + offset, count: plane, center: mu,
-                                               mask: mask.advanced(by: offset))
+                let (s, d) = sumAndCenteredDot(planes.dy + offset, planes.x + offset, count: plane, center: mu,
+                                               mask: planes.mask(channel: c, at: offset))
                 sumDy += s
                 sumDyCentered += d
             }
             let sumDyXhat = sumDyCentered * Double(inv)
             dGamma[c] += Float(sumDyXhat)
             dBeta[c] += Float(sumDy)
-            let scale = gamma[c] * inverseStd[c]
+            let scale = planes.gamma[c] * inv
             // mean(g) and mean(g·x̂) with g = γ·dy; zero when the statistics were constants.
             let meanDy = useBatchStatistics ? Float(sumDy) / m : 0
             let meanDyXhat = useBatchStatistics ? Float(sumDyXhat) / m : 0
-            // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)) = scale·dy + k·x + k0 with x̂ = (x − μ)σ⁻¹.
-            let k = -scale * meanDyXhat * inv, k0 = -scale * meanDy - k * mu
-            let scaleLanes = Lanes(repeating: scale), kLanes = Lanes(repeating: k), k0Lanes = Lanes(repeating: k0)
-            for i in 0..<n {
-                let offset = (i * channels + c) * plane
-                let g = dy + offset, src = x + offset, d = dx + offset, planeMask = mask.advanced(by: offset)
-                var p = 0
-                while p + 8 <= plane {
-                    let xv = load(src, p)
-                    let gv = planeMask.apply(load(g, p), at: p, input: xv)
-                    store(scaleLanes * gv + kLanes * xv + k0Lanes, d, p)
-                    p += 8
-                }
-                while p < plane {
-                    d[p] = scale * planeMask.apply(g[p], at: p, input: src[p]) + k * src[p] + k0
-                    p += 1
-                }
+            // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)) = scale·dy + slope·x + intercept.
+            let slope = -scale * meanDyXhat * inv
+            planes.scale[c] = scale
+            planes.slope[c] = slope
+            planes.intercept[c] = -scale * meanDy - slope * mu
+            if writesGradient {
+                for i in 0..<n { planes.write(image: i, channel: c, into: dx + (i * channels + c) * plane) }
             }
         }
     }

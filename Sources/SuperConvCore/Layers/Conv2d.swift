@@ -41,6 +41,9 @@ public final class Conv2d: Layer {
     /// The moments of the output's planes, recorded as each image is stored when the batch norm
     /// reading the output needs them (its input's `PlaneMoments`).
     var outputMoments: PlaneMoments?
+    /// dy, when the batch norm reading the output leaves it to this layer to form image by image
+    /// (its `DeferredGradient`).
+    var outputGradient: DeferredGradient?
     /// Weights packed for the direct kernels: forward [O/4][C][9][4], backward [C/4][O][9][4].
     private let packedForward: Tensor
     private let packedBackward: Tensor
@@ -132,7 +135,6 @@ public final class Conv2d: Layer {
         guard let x = input else { throw SuperConvError.state("Conv2d.backward called before forward") }
         let g = geometry(x.shape)
         let n = x.shape.n, l = g.positions, o = outChannels
-        if computesInputGradient { try gradInput.resize(x.shape) }
         let dw = weight.gradient!.data
         // Direct kernels where they apply (measured in one process, the layer's backward with the
         // direct weight gradient against the GEMM's: 25-30% faster on 7x7x64, 14x14x32 and 8x8x64).
@@ -143,6 +145,16 @@ public final class Conv2d: Layer {
         // over dy fewer); the GEMM path in a pass of its own.
         let db = bias?.gradient?.data
         let chunkedBias = directWeights && db != nil
+        // A deferred dy is formed image by image where the direct path pads it (which also serves
+        // dbias then), provided dx, which may share storage with what dy is formed from, has dy's
+        // shape: then each image is read before its dx is written over it, and resizing dx's
+        // tensor moves nothing. Otherwise it is written out first, before that resize.
+        var deferred = outputGradient?.take(for: dy)
+        if let planes = deferred, !directWeights || (computesInputGradient && x.shape != dy.shape) {
+            parallelFor(n, FormGradient(planes: planes, dy: dy.data, imageSize: o * l))
+            deferred = nil
+        }
+        if computesInputGradient { try gradInput.resize(x.shape) }
         if let db, !chunkedBias { parallelFor(o, BiasGradient(n: n, o: o, l: l, dy: dy.data, db: db)) }
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
@@ -153,7 +165,9 @@ public final class Conv2d: Layer {
         let imageChunks = Self.weightGradientChunks(n)
         let group = DirectBackward.group(height: g.height, weights: directWeights)
         let transposed = group * transposedImageSize(channels: inChannels, height: g.height, width: g.width)
+        // Per worker: the group's padded dy, then one image of a deferred dy.
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
+            + (deferred != nil ? o * l : 0)
         // The direct kernel sums dweight channels-last, [O][3][3][Cp] (see `transposeWeightGradient`),
         // then dbias when chunked.
         let weightSums = directWeights ? o * 9 * transposedChannels(inChannels) : o * g.rows
@@ -178,7 +192,7 @@ public final class Conv2d: Layer {
             parallelFor(imageChunks, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                                     n: n, chunks: imageChunks, accumulatorSize: accumulated,
                                                     biasSums: chunkedBias ? weightSums : nil,
-                                                    x: directWeights ? x.data : nil, dy: dy.data,
+                                                    x: directWeights ? x.data : nil, dy: dy.data, deferred: deferred,
                                                     dx: directData ? gradInput.data : nil,
                                                     weights: packedBackward.data, workspace: workspace))
         }
@@ -249,12 +263,14 @@ private struct DirectForward: ParallelBody {
 /// The direct backward over chunks of images, a group at a time (`weightGradientImages`; one
 /// when only dx is wanted): dweight of each chunk into the chunk's accumulator, channels last
 /// (when x is given), and dbias after it (from `biasSums` on, when given) as each image of dy is
-/// padded; dx (when wanted) image by image as the forward kernel on the padded dy with the
-/// flipped, transposed weights.
+/// padded, dy formed first when deferred; dx (when wanted) image by image as the forward kernel
+/// on the padded dy with the flipped, transposed weights. An image's dx may overwrite what its
+/// deferred dy was formed from: each image is padded before its dx is written.
 private struct DirectBackward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let n: Int, chunks: Int, accumulatorSize: Int, biasSums: Int?
-    let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?
+    let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, deferred: NormalizeGradientPlanes?
+    let dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
     let workspace: Workspace
 
@@ -266,6 +282,7 @@ private struct DirectBackward: ParallelBody {
         let group = Self.group(height: h, weights: x != nil)
         let inputStride = transposedImageSize(channels: channels, height: h, width: w)
         let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
+        let formed = paddedDY + group * gradientStride
         for chunk in chunkRange {
             let accumulator = x != nil ? workspace.accumulator(chunk) : nil
             accumulator?.update(repeating: 0, count: accumulatorSize)
@@ -274,7 +291,13 @@ private struct DirectBackward: ParallelBody {
             while first < images.upperBound {
                 let count = min(group, images.upperBound - first)
                 for j in 0..<count {
-                    let gradient = dy + (first + j) * outChannels * h * w
+                    let gradient: UnsafePointer<Float>
+                    if let deferred {
+                        deferred.write(image: first + j, into: formed)
+                        gradient = UnsafePointer(formed)
+                    } else {
+                        gradient = dy + (first + j) * outChannels * h * w
+                    }
                     padImage(gradient, into: paddedDY + j * gradientStride, channels: outChannels, height: h, width: w)
                     if let accumulator, let biasSums {
                         for ch in 0..<outChannels {
@@ -334,6 +357,17 @@ private struct ForwardTiles: ParallelBody {
                 }
             }
         }
+    }
+}
+
+/// A deferred dy written out, one image per item.
+private struct FormGradient: ParallelBody {
+    let planes: NormalizeGradientPlanes
+    let dy: UnsafeMutablePointer<Float>
+    let imageSize: Int
+
+    func callAsFunction(_ worker: Int, _ images: Range<Int>) {
+        for i in images { planes.write(image: i, into: dy + i * imageSize) }
     }
 }
 

@@ -20,8 +20,7 @@ final class PlaneMoments {
     private var capacity: Int
     /// The tensor, and its shape, whose planes the last `record` calls described; nil once
     /// `take(for:)` has used them, so that stale moments are never read for a changed tensor.
-    private var source: ObjectIdentifier?
-    private var sourceShape = Shape(1)
+    private var source: TensorIdentity?
     /// Whether the reader uses batch statistics in inference mode too (`BatchNormInference.batch`);
     /// otherwise a writer records only in training mode.
     var neededInInference = false
@@ -72,13 +71,12 @@ final class PlaneMoments {
 
     /// Says that the planes recorded since `prepare` are all of `tensor`'s, as it is now.
     func finish(describing tensor: Tensor) {
-        source = ObjectIdentifier(tensor)
-        sourceShape = tensor.shape
+        source = TensorIdentity(tensor)
     }
 
     /// Whether the last records are of `tensor`, as `finish` left it.
     func describe(_ tensor: Tensor) -> Bool {
-        source == ObjectIdentifier(tensor) && sourceShape == tensor.shape
+        source == TensorIdentity(tensor)
     }
 
     /// `describe(tensor)`, true at most once per record, since a reader may change the tensor
