@@ -142,12 +142,6 @@ enum ReLUMask {
     case recomputed(scale: Float, shift: Float)
     case stored(UnsafePointer<Float>)
 
-    /// The mask for the elements from `offset` on.
-    func advanced(by offset: Int) -> ReLUMask {
-        if case .stored(let output) = self { return .stored(output + offset) }
-        return self
-    }
-
     /// g at elements i..<i+8 of the gradient, x the layer input there, zeroed where blocked.
     @inline(__always)
     func apply(_ g: Lanes, at i: Int, input x: Lanes) -> Lanes {
