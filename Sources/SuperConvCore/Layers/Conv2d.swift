@@ -106,8 +106,7 @@ public final class Conv2d: Layer {
         let n = x.shape.n, l = g.positions, o = outChannels
         try output.resize(outputShape(for: x.shape))
         input = x
-        try outputMoments?.prepare(for: output.shape)
-        let moments = outputMoments.flatMap { $0.isNeeded(in: mode) ? $0 : nil }
+        let moments = try outputMoments?.prepareToRecord(output.shape, in: mode)
         if usesDirectKernel(outputs: o) {
             try pack(into: packedForward, groups: o / 4, taps: inChannels) { group, c, t, lane in
                 ((group * 4 + lane) * inChannels + c) * 9 + t

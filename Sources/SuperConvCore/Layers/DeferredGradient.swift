@@ -22,15 +22,3 @@ final class DeferredGradient {
         return source == TensorIdentity(tensor) ? planes : nil
     }
 }
-
-/// Which tensor, with which shape: what `PlaneMoments` and `DeferredGradient` check that they
-/// still describe.
-struct TensorIdentity: Equatable {
-    let object: ObjectIdentifier
-    let shape: Shape
-
-    init(_ tensor: Tensor) {
-        object = ObjectIdentifier(tensor)
-        shape = tensor.shape
-    }
-}

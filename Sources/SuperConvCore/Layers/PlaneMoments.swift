@@ -45,7 +45,15 @@ final class PlaneMoments {
         return (a.bindMemory(to: Double.self, capacity: count), b.bindMemory(to: Double.self, capacity: count))
     }
 
-    func isNeeded(in mode: Mode) -> Bool { mode == .training || neededInInference }
+    /// For a writer: forgets earlier records and, when the reader needs moments in `mode`, makes
+    /// room for the planes of `shape` and returns self to record into (nil otherwise, so that an
+    /// inference pass that does not need them neither computes nor stores them).
+    func prepareToRecord(_ shape: Shape, in mode: Mode) throws -> PlaneMoments? {
+        source = nil
+        guard mode == .training || neededInInference else { return nil }
+        try prepare(for: shape)
+        return self
+    }
 
     /// Makes room for the planes of `shape`, forgetting earlier records; grows only when needed,
     /// so a steady-state step allocates nothing.
