@@ -82,8 +82,10 @@ func addReLUGradient(_ x: UnsafePointer<Float>, output y: UnsafePointer<Float>, 
     Elementwise.run(AddReLUGradient(x: x, y: y, dy: dy, z: z), count: count)
 }
 
+/// y += x on the calling thread (for use inside a parallel region).
+@inline(__always)
 func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    Elementwise.run(AddInPlace(y: y, x: x), count: count)
+    Elementwise(kernel: AddInPlace(y: y, x: x), count: count)(0, 0..<(count + 7) / 8)
 }
 
 func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>, count: Int) {

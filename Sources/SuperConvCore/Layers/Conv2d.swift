@@ -96,10 +96,15 @@ public final class Conv2d: Layer {
         max(1, min(n, tileColumns / max(1, l)))
     }
 
-    /// Chunks of the weight gradient's sum for `items` images or tiles: fixed, so that the
-    /// summation order does not depend on the thread count, and several per worker, so that
-    /// workers slowed by other load can leave chunks to the others.
-    static func weightGradientChunks(_ items: Int) -> Int { max(1, min(items, 16)) }
+    /// Chunks of the weight gradient's sum for `items` images or tiles, with `accumulator` floats
+    /// of partial sums each: fixed, so that the summation order does not depend on the thread
+    /// count; many, so that the worker that finishes first waits for a small chunk only (the
+    /// chunks are a region's items, see `WorkerPool`); at least 32 where there are as many items,
+    /// and more while all accumulators together stay within 1 MiB (the small first-stage layers:
+    /// one image per chunk), since adding them up is a pass over all of them.
+    static func weightGradientChunks(_ items: Int, accumulator: Int) -> Int {
+        max(1, min(items, max(32, (1 << 18) / max(1, accumulator))))
+    }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let g = geometry(x.shape)
@@ -158,19 +163,20 @@ public final class Conv2d: Layer {
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
         let direct = directWeights || directData
+        // The direct kernel sums dweight channels-last, [O][3][3][Cp] (see `WeightGradientSum`),
+        // then dbias when chunked.
+        let weightSums = directWeights ? o * 9 * transposedChannels(inChannels) : o * g.rows
+        let accumulated = weightSums + (chunkedBias ? o : 0)
         // dweight's chunks are of whole images (direct) or tiles (GEMM), one accumulator each; the
-        // direct kernels take the batch in chunks of images either way.
-        let chunks = Self.weightGradientChunks(directWeights ? n : tiles)
-        let imageChunks = Self.weightGradientChunks(n)
+        // direct kernels take the batch in chunks of images either way (one image each when they
+        // only form dx).
+        let chunks = Self.weightGradientChunks(directWeights ? n : tiles, accumulator: accumulated)
+        let imageChunks = directWeights ? chunks : n
         let group = DirectBackward.group(height: g.height, weights: directWeights)
         let transposed = group * transposedImageSize(channels: inChannels, height: g.height, width: g.width)
         // Per worker: the group's padded dy, then one image of a deferred dy.
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
             + (deferred != nil ? o * l : 0)
-        // The direct kernel sums dweight channels-last, [O][3][3][Cp] (see `transposeWeightGradient`),
-        // then dbias when chunked.
-        let weightSums = directWeights ? o * 9 * transposedChannels(inChannels) : o * g.rows
-        let accumulated = weightSums + (chunkedBias ? o : 0)
         try workspace.reserve(workers: max(workerCount(chunks), workerCount(imageChunks)),
                               columns: max(directWeights ? transposed : g.rows * tile * l, 1),
                               product: max(direct ? paddedGradients : 0, directWeights ? 0 : o * tile * l),
@@ -195,29 +201,11 @@ public final class Conv2d: Layer {
                                                     dx: directData ? gradInput.data : nil,
                                                     weights: packedBackward.data, workspace: workspace))
         }
-        let total = workspace.accumulator(0)
-        for chunk in 1..<chunks { addInPlace(total, workspace.accumulator(chunk), count: accumulated) }
-        if let db, chunkedBias {
-            for ch in 0..<o { db[ch] += total[weightSums + ch] }
-        }
-        if directWeights {
-            transposeWeightGradient(total, into: dw, outChannels: o)
-        } else {
-            addInPlace(dw, total, count: accumulated)
-        }
+        parallelFor(o, WeightGradientSum(chunks: chunks, outChannels: o, workspace: workspace,
+                                         dw: dw, db: chunkedBias ? db : nil,
+                                         channels: inChannels, taps: g.rows / inChannels,
+                                         transposedChannels: directWeights ? transposedChannels(inChannels) : nil))
         return gradInput
-    }
-
-    /// dw[o, c, t] += dwt[o, t, c]: the direct kernel's channels-last sum [O][9][Cp] added to the
-    /// weight gradient's [O][C][9].
-    private func transposeWeightGradient(_ dwt: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>,
-                                         outChannels o: Int) {
-        let cp = transposedChannels(inChannels)
-        for oc in 0..<o {
-            for c in 0..<inChannels {
-                for t in 0..<9 { dw[(oc * inChannels + c) * 9 + t] += dwt[(oc * 9 + t) * cp + c] }
-            }
-        }
     }
 
     /// Packs the weights for the direct kernel as [groups][taps][9][4]: `source(group, channel,
@@ -424,6 +412,40 @@ private struct BackwardTiles: ParallelBody {
                           a: weight, lda: g.rows, b: dY, ldb: columns, beta: 0, c: col, ldc: columns)
                     col2im(col, batch: images, g, into: dx + first * imageSize)
                 }
+            }
+        }
+    }
+}
+
+/// Adds the chunks' accumulators up, in chunk order (the same sums for every thread count), and
+/// the total to dweight and, when given, dbias; one output channel per item. An accumulator holds
+/// dweight as [O][C·taps] (GEMM path) or channels last as [O][taps][Cp] (direct kernel,
+/// `transposedChannels`), then dbias [O] when the direct path summed it. Chunk 0's accumulator
+/// receives the total. One region, where adding each chunk in turn took a region per chunk, and
+/// a serial pass for small layers.
+private struct WeightGradientSum: ParallelBody {
+    let chunks: Int, outChannels: Int
+    let workspace: Workspace
+    let dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>?
+    let channels: Int, taps: Int, transposedChannels: Int?
+
+    func callAsFunction(_ worker: Int, _ outputs: Range<Int>) {
+        let block = taps * (transposedChannels ?? channels), biasSums = outChannels * block
+        let total = workspace.accumulator(0)
+        for oc in outputs {
+            let sums = total + oc * block
+            for chunk in 1..<chunks {
+                let partial = workspace.accumulator(chunk)
+                addInPlace(sums, partial + oc * block, count: block)
+                if db != nil { total[biasSums + oc] += partial[biasSums + oc] }
+            }
+            db?[oc] += total[biasSums + oc]
+            if let cp = transposedChannels {
+                for c in 0..<channels {
+                    for t in 0..<taps { dw[(oc * channels + c) * taps + t] += sums[t * cp + c] }
+                }
+            } else {
+                for r in 0..<block { dw[oc * block + r] += sums[r] }
             }
         }
     }
