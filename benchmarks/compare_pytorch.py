@@ -2,8 +2,11 @@
 
 Every measurement runs in a fresh process (so that its peak RSS is its own), the two libraries
 alternate within each repeat, and the table shows medians and the ratio superconv / PyTorch.
-Thread scaling is the median over repeats of each library's 2-thread / 1-thread ratio from runs
-made back to back, beside the machine's own scaling measured after them (parallel_ceiling).
+Thread scaling is measured two ways: in one process per library and repeat, alternating steps at
+2 and at 1 thread (the ratio of each adjacent pair's step times; the other tenants of a shared
+machine change its state between runs a minute apart more than between steps a second apart),
+and as the median over repeats of the 2-thread / 1-thread throughput ratio of whole runs made back
+to back; beside them the machine's own scaling measured after each repeat (parallel_ceiling).
 Both run the same networks (PyTorch's definitions are Tests/fixtures/make_pytorch_fixtures.py's),
 random 3x32x32 batches, SGD with momentum 0.9 and weight decay 1e-4, the same thread count.
 Peak RSS is each measuring process's VmHWM (the interpreter and the library's runtime included);
@@ -26,25 +29,29 @@ def peak_rss_mib():
 
 
 def child(lib, mode, depth, variant, batch, threads, steps, warmup):
-    """One measurement; prints images/s and peak RSS in MiB."""
+    """One measurement; prints images/s and peak RSS in MiB. Mode "scaling" trains instead in
+    pairs of steps at 2 and at 1 thread (the order alternating from pair to pair, after warm-up
+    steps at both) and prints each pair's ratio of step times, 1 thread / 2 threads."""
     import numpy as np
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
     y = (np.arange(batch) % 10).astype(np.int64)
     if lib == "superconv":
         import superconv as sc
-        sc.set_num_threads(threads)
+        set_threads = sc.set_num_threads
+        set_threads(threads)
         model = sc.Model(depth=depth, variant=variant, input="3x32x32", classes=10)
         trainer = sc.Trainer(model, lr=0.05, momentum=0.9, weight_decay=1e-4, form="pytorch")
-        run = (lambda: trainer.step(x, y)) if mode == "train" else (lambda: model(x))
+        run = (lambda: model(x)) if mode == "eval" else (lambda: trainer.step(x, y))
     else:
         import torch
         import torch.nn.functional as F
         from make_pytorch_fixtures import CifarResNet
-        torch.set_num_threads(threads)
+        set_threads = torch.set_num_threads
+        set_threads(threads)
         model = CifarResNet(depth, variant)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        if mode == "train":
+        if mode != "eval":
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
 
             def run():
@@ -57,6 +64,22 @@ def child(lib, mode, depth, variant, batch, threads, steps, warmup):
             def run():
                 with torch.inference_mode():
                     model(xt)
+    if mode == "scaling":
+        def timed(n):
+            set_threads(n)
+            start = time.perf_counter()
+            run()
+            return time.perf_counter() - start
+        for n in (2, 1):
+            for _ in range(warmup):
+                timed(n)
+        ratios = []
+        for pair in range(steps):
+            first, second = (2, 1) if pair % 2 == 0 else (1, 2)
+            seconds = {first: timed(first), second: timed(second)}
+            ratios.append(seconds[1] / seconds[2])
+        print(" ".join(f"{r:.4f}" for r in ratios))
+        return
     for i in range(warmup + steps):
         if i == warmup:
             start = time.perf_counter()
@@ -160,9 +183,10 @@ def machine_scaling():
 
 
 def measure(lib, *args):
+    """A child's printed numbers: images/s and peak RSS, or for mode "scaling" the pairs' ratios."""
     out = subprocess.run([sys.executable, __file__, "--child", lib, *map(str, args)], check=True,
                          capture_output=True, text=True).stdout.split()
-    return float(out[0]), float(out[1])
+    return [float(v) for v in out]
 
 
 def main():
@@ -190,7 +214,8 @@ def main():
     repeats = 1 if args.quick else args.repeats
     # (mode, depth, variant, batch, thread counts, steps). A library's training runs at 2 and at 1
     # thread follow each other directly (in alternating order), so that each repeat's scaling
-    # compares runs on the same machine state; the scaling reported is the median of those ratios.
+    # compares runs on the same machine state; then the same library in one process alternates
+    # steps at 2 and 1 thread, which compares steps a second apart instead of runs a minute apart.
     cases = []
     for depth, variant in nets:
         cases.append(("train", depth, variant, 128, (2, 1), args.steps))
@@ -201,7 +226,8 @@ def main():
     print("\n| measurement | superconv img/s | PyTorch img/s | ratio | superconv peak RSS MiB | PyTorch peak RSS MiB | ratio |")
     print("|---|---|---|---|---|---|---|")
     libs = ("superconv", "pytorch")
-    scaling = {}  # (net, lib) -> per-repeat 2-thread / 1-thread ratios
+    scaling = {}  # (net, lib) -> per-repeat 2-thread / 1-thread ratios of whole runs
+    step_scaling = {}  # (net, lib) -> 1-thread / 2-thread step-time ratios of adjacent steps
     ceilings = {}  # net -> the machine's scaling, measured after each repeat of its training runs
     for mode, depth, variant, batch, thread_counts, steps in cases:
         net = (depth, variant)
@@ -213,6 +239,8 @@ def main():
                 if len(thread_counts) == 2:
                     two, one = runs[(lib, 2)][-1][0], runs[(lib, 1)][-1][0]
                     scaling.setdefault((net, lib), []).append(two / one)
+                    step_scaling.setdefault((net, lib), []).extend(
+                        measure(lib, "scaling", depth, variant, batch, 2, steps, 2))
             if len(thread_counts) == 2:
                 ceilings.setdefault(net, []).append(machine_scaling())
         for threads in thread_counts:
@@ -225,12 +253,20 @@ def main():
     def spread(values):
         return f"{statistics.median(values):.2f}x ({min(values):.2f}x-{max(values):.2f}x)"
 
-    print("\n| 1 -> 2 threads, training (median of paired runs, range) | superconv | PyTorch "
-          "| the machine (independent multiply-adds) |")
-    print("|---|---|---|---|")
+    def quartiles(values):
+        q1, q2, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+        return f"{q2:.2f}x ({q1:.2f}x-{q3:.2f}x)"
+
+    print("\n| 1 -> 2 threads, training | superconv, adjacent steps | PyTorch, adjacent steps "
+          "| superconv, runs back to back | PyTorch, runs back to back | the machine (independent multiply-adds) |")
+    print("|---|---|---|---|---|---|")
     for net in nets:
-        print(f"| ResNet-{net[0]} {net[1]} | {spread(scaling[(net, 'superconv')])} | {spread(scaling[(net, 'pytorch')])} "
-              f"| {spread(ceilings[net])} |")
+        print(f"| ResNet-{net[0]} {net[1]} | {quartiles(step_scaling[(net, 'superconv')])} "
+              f"| {quartiles(step_scaling[(net, 'pytorch')])} | {spread(scaling[(net, 'superconv')])} "
+              f"| {spread(scaling[(net, 'pytorch')])} | {spread(ceilings[net])} |")
+    print("(adjacent steps: median and quartiles of the ratios of step times, 1 thread / 2 threads, of "
+          f"{repeats} x {args.steps} pairs in one process per repeat; runs back to back: median and range over the "
+          "repeats of whole runs' throughput ratios; the machine: median and range after each repeat)")
 
     if args.time_to_accuracy:
         print("\n| time to 90% Fashion-MNIST test accuracy (ResNet-20 caffe, one cycle to 1, batch 128, 2 threads) "
