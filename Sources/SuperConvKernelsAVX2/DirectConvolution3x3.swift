@@ -93,10 +93,11 @@ public func directConvolution3x3(padded xp: UnsafePointer<Float>, packedWeights 
     }
 }
 
-/// Writes one image x [C, H, W] as a whole padded image: the image's rows at their place, zeros
-/// everywhere else (borders and slack), so the buffer needs no clearing beforehand.
+/// Writes one image x [C, H, W] as a whole padded image: the image's rows at their place (mapped
+/// by `affine` when given), zeros everywhere else (borders and slack), so the buffer needs no
+/// clearing beforehand.
 public func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
-                     channels: Int, height h: Int, width w: Int) {
+                     channels: Int, height h: Int, width w: Int, affine: ChannelAffine? = nil) {
     let wp = paddedRowStride(width: w)
     var out = padded
     for c in 0..<channels {
@@ -104,7 +105,11 @@ public func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointe
         out += wp
         for r in 0..<h {
             out[0] = 0
-            (out + 1).update(from: x + (c * h + r) * w, count: w)
+            if let affine {
+                affine.apply(x + (c * h + r) * w, into: out + 1, count: w, channel: c)
+            } else {
+                (out + 1).update(from: x + (c * h + r) * w, count: w)
+            }
             out += wp
         }
         out.update(repeating: 0, count: wp)

@@ -40,10 +40,10 @@ public func transposedImageSize(channels: Int, height h: Int, width w: Int) -> I
     (((h + 2) * paddedRowStride(width: w) + 1) * transposedChannels(channels) + 15) / 16 * 16
 }
 
-/// Writes one image x [C, H, W] channels-last into a padded buffer (see the file comment),
-/// zeros included, so the buffer needs no clearing beforehand.
+/// Writes one image x [C, H, W] channels-last into a padded buffer (see the file comment), mapped
+/// by `affine` when given, zeros included, so the buffer needs no clearing beforehand.
 public func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutablePointer<Float>,
-                               channels: Int, height h: Int, width w: Int) {
+                               channels: Int, height h: Int, width w: Int, affine: ChannelAffine? = nil) {
     let wp = paddedRowStride(width: w), cp = transposedChannels(channels)
     xt.update(repeating: 0, count: (wp + 1) * cp)  // row 0 and row 1's left border
     let plane = h * w, wholeChannels = channels / 8 * 8, wholePixels = w / 8 * 8
@@ -53,31 +53,41 @@ public func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutable
         for c in stride(from: 0, to: wholeChannels, by: 8) {
             let source = x + c * plane + r * w
             for q in stride(from: 0, to: wholePixels, by: 8) {
-                transpose8x8(source + q, stride: plane, into: row + q * cp + c, stride: cp)
+                transpose8x8(source + q, stride: plane, into: row + q * cp + c, stride: cp,
+                             affine: affine, firstChannel: c)
             }
             for q in wholePixels..<w {
-                for lane in 0..<8 { row[q * cp + c + lane] = source[lane * plane + q] }
+                for lane in 0..<8 { row[q * cp + c + lane] = mapped(source[lane * plane + q], affine, channel: c + lane) }
             }
         }
         for c in wholeChannels..<channels {
             let source = x + c * plane + r * w
-            for q in 0..<w { row[q * cp + c] = source[q] }
+            for q in 0..<w { row[q * cp + c] = mapped(source[q], affine, channel: c) }
         }
         (row + w * cp).update(repeating: 0, count: cp)  // the next row's left border
     }
     (xt + ((h + 1) * wp + 1) * cp).update(repeating: 0, count: wp * cp)  // row H + 1 and the slack
 }
 
-/// Writes the 8x8 block whose rows start at `source` (rows `sourceStride` apart) to `target` turned
-/// around: target row q holds the block's column q. Three rounds of splitting the 64 values into
-/// even and odd positions move the index bits (row, column) to (column, row).
+@inline(__always)
+private func mapped(_ v: Float, _ affine: ChannelAffine?, channel c: Int) -> Float {
+    affine.map { $0(v, channel: c) } ?? v
+}
+
+/// Writes the 8x8 block whose rows start at `source` (rows `sourceStride` apart; row k is of
+/// channel `firstChannel` + k, mapped by `affine` when given) to `target` turned around: target
+/// row q holds the block's column q. Three rounds of splitting the 64 values into even and odd
+/// positions move the index bits (row, column) to (column, row).
 @inline(__always)
 private func transpose8x8(_ source: UnsafePointer<Float>, stride sourceStride: Int,
-                          into target: UnsafeMutablePointer<Float>, stride targetStride: Int) {
-    var v0 = load8(source), v1 = load8(source + sourceStride)
-    var v2 = load8(source + 2 * sourceStride), v3 = load8(source + 3 * sourceStride)
-    var v4 = load8(source + 4 * sourceStride), v5 = load8(source + 5 * sourceStride)
-    var v6 = load8(source + 6 * sourceStride), v7 = load8(source + 7 * sourceStride)
+                          into target: UnsafeMutablePointer<Float>, stride targetStride: Int,
+                          affine: ChannelAffine?, firstChannel c: Int) {
+    @inline(__always) func row(_ k: Int) -> SIMD8<Float> {
+        let v = load8(source + k * sourceStride)
+        return affine.map { $0(v, channel: c + k) } ?? v
+    }
+    var v0 = row(0), v1 = row(1), v2 = row(2), v3 = row(3)
+    var v4 = row(4), v5 = row(5), v6 = row(6), v7 = row(7)
     for _ in 0..<3 {
         let p0 = SIMD16(lowHalf: v0, highHalf: v1), p1 = SIMD16(lowHalf: v2, highHalf: v3)
         let p2 = SIMD16(lowHalf: v4, highHalf: v5), p3 = SIMD16(lowHalf: v6, highHalf: v7)

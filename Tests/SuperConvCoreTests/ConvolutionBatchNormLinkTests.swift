@@ -3,9 +3,10 @@ import XCTest
 
 /// A convolution and the batch norm reading its output (`BatchNorm2d.reads(outputOf:)`) share
 /// work: the convolution records its output's plane moments for the batch norm's statistics,
-/// and forms the batch norm's input gradient as it reads it. Either way the results are those of
-/// the two layers on their own, bit for bit, on both convolution paths (direct for stride 1,
-/// im2col + GEMM for stride 2).
+/// and forms the batch norm's input gradient as it reads it. A convolution reading a batch
+/// norm's output (`Conv2d.reads(outputOf:)`) maps it from the batch norm's input as it reads it.
+/// Either way the results are those of the layers on their own, bit for bit, on both convolution
+/// paths (direct for stride 1, im2col + GEMM for stride 2).
 final class ConvolutionBatchNormLinkTests: XCTestCase {
     struct Pair {
         let conv: Conv2d, bn: BatchNorm2d
@@ -67,6 +68,68 @@ final class ConvolutionBatchNormLinkTests: XCTestCase {
             for (k, name) in ["dx", "conv dweight", "conv dbias", "bn dgamma", "bn dbeta"].enumerated() {
                 XCTAssertEqual(own[k], deferred[k], "\(name), stride \(stride)")
             }
+        }
+    }
+
+    /// A batch norm (with its ReLU) of 12 channels followed by a convolution, the convolution
+    /// taking the batch norm's output mapped from its input when `linked`. 12 channels and 12
+    /// pixels a row: whole blocks of 8 and the rest, in each of the kernels' copying loops.
+    func normalizedPair(stride: Int, linked: Bool) throws -> Pair {
+        let conv = try Conv2d(inChannels: 12, outChannels: 8, kernel: 3, stride: stride, padding: 1,
+                              bias: true, workspace: Workspace())
+        randomize(conv.weight.value, seed: 6, scale: 0.3)
+        randomize(conv.bias!.value, seed: 7, scale: 3)
+        let bn = try BatchNorm2d(channels: 12, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.9),
+                                 inference: .global, appliesReLU: true)
+        randomize(bn.weight.value, seed: 11, awayFromZero: 0.5)
+        randomize(bn.bias.value, seed: 12)
+        randomize(bn.runningMean.value, seed: 13)
+        randomize(bn.runningVar.value, seed: 14, awayFromZero: 0.5)
+        for i in 0..<12 { bn.runningVar.value.data[i] = abs(bn.runningVar.value.data[i]) }
+        if linked { conv.reads(outputOf: bn) }
+        return Pair(conv: conv, bn: bn)
+    }
+
+    /// Mapped where the convolution reads only through padded copies (the direct path, stride
+    /// 1), written out otherwise; either way the same output and gradients, in training and in
+    /// inference. The batch norm's output tensor is filled with NaN before each forward, so a
+    /// convolution that read it where it should map would show.
+    func testMappedInputGivesTheSameResults() throws {
+        let x = try randomTensor(Shape(5, 12, 12, 12), seed: 15)
+        for stride in [1, 2] {
+            let dy = try randomTensor(Shape(5, 8, 12 / stride, 12 / stride), seed: 16)
+            func run(linked: Bool) throws -> [[Float]] {
+                let p = try normalizedPair(stride: stride, linked: linked)
+                XCTAssertEqual(p.bn.deferredOutput.isDeferred, linked && stride == 1 && CPUFeatures.hasAVX2FMA,
+                               "stride \(stride)")
+                var results: [[Float]] = []
+                for mode in [Mode.inference, .training] {
+                    p.bn.output.fill(.nan)
+                    results.append(try p.conv.forward(try p.bn.forward(x, mode: mode), mode: mode).array)
+                }
+                let dx = try p.bn.backward(try p.conv.backward(dy)).array
+                return results + [dx, p.conv.weight.gradient!.array, p.conv.bias!.gradient!.array,
+                                  p.bn.weight.gradient!.array, p.bn.bias.gradient!.array]
+            }
+            let own = try run(linked: false), mapped = try run(linked: true)
+            let names = ["inference y", "training y", "dx", "conv dweight", "conv dbias", "bn dgamma", "bn dbeta"]
+            for (k, name) in names.enumerated() {
+                XCTAssertEqual(own[k].filter(\.isNaN).count, 0, "\(name), stride \(stride)")
+                XCTAssertEqual(own[k], mapped[k], "\(name), stride \(stride)")
+            }
+        }
+    }
+
+    /// A forward that mapped its input cannot be followed by a backward on the GEMM path (which
+    /// reads x itself): turning the direct kernels off in between is an error, not garbage.
+    func testTurningDirectKernelsOffAfterAMappedForwardIsAnError() throws {
+        try XCTSkipUnless(CPUFeatures.hasAVX2FMA, "the direct kernels need AVX2 and FMA")
+        let p = try normalizedPair(stride: 1, linked: true)
+        let x = try randomTensor(Shape(2, 12, 6, 6), seed: 17)
+        _ = try p.conv.forward(try p.bn.forward(x, mode: .training), mode: .training)
+        p.conv.allowsDirectKernels = false
+        XCTAssertThrowsError(try p.conv.backward(try randomTensor(Shape(2, 8, 6, 6), seed: 18))) { error in
+            XCTAssertTrue("\(error)".contains("turned off"), "\(error)")
         }
     }
 }

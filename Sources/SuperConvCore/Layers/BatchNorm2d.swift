@@ -1,3 +1,5 @@
+import SuperConvKernelsAVX2
+
 /// How running statistics accumulate during training.
 public enum BatchNormStatistics: Sendable, Equatable {
     /// Caffe's BatchNorm layer, as the paper used it: with maf the moving-average fraction,
@@ -31,7 +33,9 @@ public enum BatchNormInference: String, Sendable {
 /// saves a tensor per layer and a pass over memory. The batch statistics are combined from
 /// per-plane moments (`PlaneMoments`), which the convolution before records as it writes its
 /// output (`reads(outputOf:)`), saving another; and that convolution forms dx image by image as
-/// it reads it (`DeferredGradient`), so that backward only sums.
+/// it reads it (`DeferredGradient`), so that backward only sums. A convolution reading this
+/// layer's output may likewise map it from x as it reads it (`DeferredNormalization`): then
+/// forward only computes the statistics.
 ///
 /// With `appliesReLU` the layer outputs relu(y) (BN followed by ReLU, fused: one pass over
 /// memory instead of three); backward then first masks dy where y ≤ 0, which is ReLU's
@@ -64,6 +68,11 @@ public final class BatchNorm2d: Layer {
     /// dx left for the convolution before this layer to form as it reads it (`reads(outputOf:)`),
     /// with each channel's coefficients of dx = scale·mask(dy) + slope·x + intercept.
     let deferredGradient = DeferredGradient()
+    /// The output left for the convolution after this layer to map from x as it reads it
+    /// (`Conv2d.reads(outputOf:)`), with each channel's y = a·x + b (and ReLU) in `outputScale`
+    /// and `outputShift`.
+    let deferredOutput = DeferredNormalization()
+    private let outputScale: Tensor, outputShift: Tensor
     private let gradientScale: Tensor, gradientSlope: Tensor, gradientIntercept: Tensor
     private var usedBatchStatistics = true
     private var pendingCount = 0
@@ -90,6 +99,8 @@ public final class BatchNorm2d: Layer {
         variance = try Tensor(Shape(channels))
         inverseStd = try Tensor(Shape(channels))
         inputMoments = try PlaneMoments()
+        outputScale = try Tensor(Shape(channels))
+        outputShift = try Tensor(Shape(channels))
         gradientScale = try Tensor(Shape(channels))
         gradientSlope = try Tensor(Shape(channels))
         gradientIntercept = try Tensor(Shape(channels))
@@ -126,14 +137,20 @@ public final class BatchNorm2d: Layer {
         pendingCount = mode == .training ? x.shape.n * x.shape.h * x.shape.w : 0
         let recorded = inputMoments.take(for: x)
         if useBatch && !recorded { try inputMoments.prepare(for: x.shape) }
+        let defers = residual == nil && deferredOutput.isDeferred
         parallelFor(channels, Normalize(
             n: x.shape.n, channels: channels, plane: x.shape.h * x.shape.w, epsilon: epsilon,
             useBatchStatistics: useBatch, moments: inputMoments, recordsMoments: !recorded,
             relu: appliesReLU || residual != nil, x: x.data,
-            residual: residual.map { UnsafePointer($0.data) }, y: output.data,
+            residual: residual.map { UnsafePointer($0.data) }, y: defers ? nil : output.data,
             gamma: weight.value.data, beta: bias.value.data,
             runningMean: runningMean.value.data, runningVar: runningVar.value.data,
-            mean: mean.data, variance: variance.data, inverseStd: inverseStd.data))
+            mean: mean.data, variance: variance.data, inverseStd: inverseStd.data,
+            scale: outputScale.data, shift: outputShift.data))
+        if defers {
+            let affine = ChannelAffine(scale: outputScale.data, shift: outputShift.data, relu: appliesReLU)
+            deferredOutput.publish(NormalizedInput(x: x.data, affine: affine), as: output)
+        }
         return output
     }
 
@@ -190,18 +207,19 @@ public final class BatchNorm2d: Layer {
     }
 }
 
-/// Forward for a range of channels: statistics (batch or running), then y, relu(y) or
-/// relu(y + residual).
+/// Forward for a range of channels: statistics (batch or running) and the map y = a·x + b, then
+/// y, relu(y) or relu(y + residual) unless the output is deferred (no `y`).
 private struct Normalize: ParallelBody {
     let n: Int, channels: Int, plane: Int
     let epsilon: Float
     let useBatchStatistics: Bool
     let moments: PlaneMoments, recordsMoments: Bool
     let relu: Bool
-    let x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
+    let x: UnsafePointer<Float>, residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?
     let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     let runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>
     let mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>, inverseStd: UnsafeMutablePointer<Float>
+    let scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>
 
     func callAsFunction(_ worker: Int, _ range: Range<Int>) {
         for c in range {
@@ -218,6 +236,8 @@ private struct Normalize: ParallelBody {
             }
             inverseStd[c] = 1 / (variance[c] + epsilon).squareRoot()
             let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mean[c], inverseStd: inverseStd[c])
+            (scale[c], shift[c]) = (a, b)
+            guard let y else { continue }
             let aLanes = Lanes(repeating: a), bLanes = Lanes(repeating: b)
             let floor: Float = relu ? 0 : -.infinity
             for i in 0..<n {

@@ -44,6 +44,10 @@ public final class Conv2d: Layer {
     /// dy, when the batch norm reading the output leaves it to this layer to form image by image
     /// (its `DeferredGradient`).
     var outputGradient: DeferredGradient?
+    /// x, when the batch norm before this layer leaves its output to this layer to map from its
+    /// input as it reads it (its `DeferredNormalization`); `normalizedInput` is what forward took.
+    private var inputNormalization: DeferredNormalization?
+    private var normalizedInput: NormalizedInput?
     /// Weights packed for the direct kernels: forward [O/4][C][9][4], backward [C/4][O][9][4].
     private let packedForward: Tensor
     private let packedBackward: Tensor
@@ -76,6 +80,24 @@ public final class Conv2d: Layer {
     /// the input gradient: input channels) come in fours.
     private func usesDirectKernel(outputs: Int) -> Bool {
         allowsDirectKernels && CPUFeatures.hasAVX2FMA && kernel == 3 && stride == 1 && padding == 1 && outputs % 4 == 0
+    }
+
+    /// Whether backward forms dx with the direct kernel.
+    private var directData: Bool { computesInputGradient && usesDirectKernel(outputs: inChannels) }
+
+    /// Whether backward forms dweight with the direct kernel: where it applies and dx does not
+    /// need the GEMM path (whose column matrix then serves dweight too).
+    private var directWeights: Bool { usesDirectKernel(outputs: outChannels) && (directData || !computesInputGradient) }
+
+    /// Whether every read of x goes through a padded copy (the direct paths of forward and
+    /// dweight), so that x may be a batch norm's output mapped from its input then.
+    var mapsInputAsItReads: Bool { usesDirectKernel(outputs: outChannels) && directWeights }
+
+    /// Takes x as `batchNorm`'s output mapped from its input, whenever it can
+    /// (`DeferredNormalization`).
+    func reads(outputOf batchNorm: BatchNorm2d) {
+        inputNormalization = batchNorm.deferredOutput
+        batchNorm.deferredOutput.reader = self
     }
 
 
@@ -111,6 +133,7 @@ public final class Conv2d: Layer {
         let n = x.shape.n, l = g.positions, o = outChannels
         try output.resize(outputShape(for: x.shape))
         input = x
+        normalizedInput = mapsInputAsItReads ? inputNormalization?.take(for: x) : nil
         let moments = try outputMoments?.prepareToRecord(output.shape, in: mode)
         if usesDirectKernel(outputs: o) {
             try pack(into: packedForward, groups: o / 4, taps: inChannels) { group, c, t, lane in
@@ -119,7 +142,8 @@ public final class Conv2d: Layer {
             let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
             try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
             parallelFor(n, DirectForward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
-                                         x: x.data, y: output.data, weights: packedForward.data,
+                                         x: normalizedInput?.x ?? UnsafePointer(x.data), affine: normalizedInput?.affine,
+                                         y: output.data, weights: packedForward.data,
                                          bias: bias?.value.data, moments: moments, workspace: workspace))
             moments?.finish(describing: output)
             return output
@@ -142,9 +166,10 @@ public final class Conv2d: Layer {
         let dw = weight.gradient!.data
         // Direct kernels where they apply (measured in one process, the layer's backward with the
         // direct weight gradient against the GEMM's: 25-30% faster on 7x7x64, 14x14x32 and 8x8x64).
-        // When dx needs the GEMM path, its column matrix serves dweight too.
-        let directData = computesInputGradient && usesDirectKernel(outputs: inChannels)
-        let directWeights = usesDirectKernel(outputs: o) && (directData || !computesInputGradient)
+        let directData = directData, directWeights = directWeights
+        if normalizedInput != nil && !directWeights {
+            throw SuperConvError.state("Conv2d.backward: the direct kernels were turned off after a forward that read a mapped input")
+        }
         // The direct path sums dbias per chunk too, from each image of dy as it pads it (a pass
         // over dy fewer); the GEMM path in a pass of its own.
         let db = bias?.gradient?.data
@@ -197,7 +222,8 @@ public final class Conv2d: Layer {
             parallelFor(imageChunks, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                                     n: n, chunks: imageChunks, accumulatorSize: accumulated,
                                                     biasSums: chunkedBias ? weightSums : nil,
-                                                    x: directWeights ? x.data : nil, dy: dy.data, deferred: deferred,
+                                                    x: directWeights ? normalizedInput?.x ?? UnsafePointer(x.data) : nil,
+                                                    affine: normalizedInput?.affine, dy: dy.data, deferred: deferred,
                                                     dx: directData ? gradInput.data : nil,
                                                     weights: packedBackward.data, workspace: workspace))
         }
@@ -225,10 +251,11 @@ public final class Conv2d: Layer {
 }
 
 /// The direct forward over images: each worker writes an image padded into its buffer
-/// (`padImage`), convolves it, and records its output planes' moments while they are in cache.
+/// (`padImage`, mapped by `affine` when x is a batch norm's input), convolves it, and records its
+/// output planes' moments while they are in cache.
 private struct DirectForward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
-    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    let x: UnsafePointer<Float>, affine: ChannelAffine?, y: UnsafeMutablePointer<Float>
     let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
     let moments: PlaneMoments?
     let workspace: Workspace
@@ -237,7 +264,7 @@ private struct DirectForward: ParallelBody {
         let padded = workspace.columns(worker), plane = h * w
         for i in images {
             let output = y + i * outChannels * plane
-            padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w)
+            padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w, affine: affine)
             directConvolution3x3(padded: padded, packedWeights: weights, bias: bias, output: output,
                                  inChannels: channels, outChannels: outChannels, height: h, width: w)
             for ch in 0..<outChannels {
@@ -250,13 +277,15 @@ private struct DirectForward: ParallelBody {
 /// The direct backward over chunks of images, a group at a time (`weightGradientImages`; one
 /// when only dx is wanted): dweight of each chunk into the chunk's accumulator, channels last
 /// (when x is given), and dbias after it (from `biasSums` on, when given) as each image of dy is
-/// padded, dy formed first when deferred; dx (when wanted) image by image as the forward kernel
-/// on the padded dy with the flipped, transposed weights. An image's dx may overwrite what its
-/// deferred dy was formed from: each image is padded before its dx is written.
+/// padded, dy formed first when deferred, and x mapped by `affine` when given; dx (when wanted)
+/// image by image as the forward kernel on the padded dy with the flipped, transposed weights.
+/// An image's dx may overwrite what its deferred dy was formed from: each image is padded before
+/// its dx is written.
 private struct DirectBackward: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let n: Int, chunks: Int, accumulatorSize: Int, biasSums: Int?
-    let x: UnsafePointer<Float>?, dy: UnsafePointer<Float>, deferred: NormalizeGradientPlanes?
+    let x: UnsafePointer<Float>?, affine: ChannelAffine?
+    let dy: UnsafePointer<Float>, deferred: NormalizeGradientPlanes?
     let dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
     let workspace: Workspace
@@ -293,7 +322,7 @@ private struct DirectBackward: ParallelBody {
                     }
                     if let x {
                         padImageTransposed(x + (first + j) * channels * h * w, into: transposedX + j * inputStride,
-                                           channels: channels, height: h, width: w)
+                                           channels: channels, height: h, width: w, affine: affine)
                     }
                 }
                 if let accumulator {

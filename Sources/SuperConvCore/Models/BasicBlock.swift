@@ -9,8 +9,9 @@
 ///
 /// Memory: bn2 forms the sum and its ReLU in the pass that normalises (bn2's backward needs only
 /// its input and this output), so the block keeps four activations: conv1's and bn1's outputs,
-/// conv2's, and this one. In a ResNet the gradients go through three tensors shared by every
-/// block (`shareGradients`).
+/// conv2's, and this one. bn1's output is not written where conv2 runs its direct kernels: conv2
+/// maps conv1's output through bn1 and its ReLU as it copies each image (`DeferredNormalization`).
+/// In a ResNet the gradients go through three tensors shared by every block (`shareGradients`).
 ///
 /// Backward of the ReLU: dSum = dOut where out > 0. With an identity shortcut dSum is read by
 /// bn2's backward (which masks dOut itself, `outputFeedsReLUInPlace`) and by the final sum
@@ -41,6 +42,7 @@ public final class BasicBlock: Layer {
         self.widen = widen
         guard bn1.appliesReLU else { throw SuperConvError.state("residual block: bn1 must apply the block's first ReLU") }
         bn1.reads(outputOf: conv1)
+        conv2.reads(outputOf: bn1)
         bn2.reads(outputOf: conv2)
         relu2 = try ReLU()
         relu2.output = bn2.output
