@@ -12,17 +12,29 @@ final class ConvolutionBatchNormLinkTests: XCTestCase {
         let conv: Conv2d, bn: BatchNorm2d
     }
 
-    func pair(stride: Int, linked: Bool) throws -> Pair {
-        let conv = try Conv2d(inChannels: 4, outChannels: 8, kernel: 3, stride: stride, padding: 1,
+    /// A convolution of `inChannels` to 8 channels and a batch norm (with its ReLU) of
+    /// `normalized` channels, not linked, with random parameters and running statistics.
+    func layers(inChannels: Int, normalized: Int, stride: Int) throws -> Pair {
+        let conv = try Conv2d(inChannels: inChannels, outChannels: 8, kernel: 3, stride: stride, padding: 1,
                               bias: true, workspace: Workspace())
         randomize(conv.weight.value, seed: 6, scale: 0.3)
         randomize(conv.bias!.value, seed: 7, scale: 3)
-        let bn = try BatchNorm2d(channels: 8, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.9),
+        let bn = try BatchNorm2d(channels: normalized, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.9),
                                  inference: .global, appliesReLU: true)
         randomize(bn.weight.value, seed: 8, awayFromZero: 0.5)
         randomize(bn.bias.value, seed: 9)
-        if linked { bn.reads(outputOf: conv) }
+        randomize(bn.runningMean.value, seed: 13)
+        randomize(bn.runningVar.value, seed: 14, awayFromZero: 0.5)
+        for i in 0..<normalized { bn.runningVar.value.data[i] = abs(bn.runningVar.value.data[i]) }
         return Pair(conv: conv, bn: bn)
+    }
+
+    /// A convolution followed by a batch norm, the batch norm reading the convolution's output
+    /// when `linked`.
+    func pair(stride: Int, linked: Bool) throws -> Pair {
+        let p = try layers(inChannels: 4, normalized: 8, stride: stride)
+        if linked { p.bn.reads(outputOf: p.conv) }
+        return p
     }
 
     let x = try! randomTensor(Shape(5, 4, 12, 12), seed: 5)
@@ -71,23 +83,13 @@ final class ConvolutionBatchNormLinkTests: XCTestCase {
         }
     }
 
-    /// A batch norm (with its ReLU) of 12 channels followed by a convolution, the convolution
-    /// taking the batch norm's output mapped from its input when `linked`. 12 channels and 12
-    /// pixels a row: whole blocks of 8 and the rest, in each of the kernels' copying loops.
+    /// A batch norm of 12 channels followed by a convolution, the convolution taking the batch
+    /// norm's output mapped from its input when `linked`. 12 channels and 12 pixels a row: whole
+    /// blocks of 8 and the rest, in each of the kernels' copying loops.
     func normalizedPair(stride: Int, linked: Bool) throws -> Pair {
-        let conv = try Conv2d(inChannels: 12, outChannels: 8, kernel: 3, stride: stride, padding: 1,
-                              bias: true, workspace: Workspace())
-        randomize(conv.weight.value, seed: 6, scale: 0.3)
-        randomize(conv.bias!.value, seed: 7, scale: 3)
-        let bn = try BatchNorm2d(channels: 12, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.9),
-                                 inference: .global, appliesReLU: true)
-        randomize(bn.weight.value, seed: 11, awayFromZero: 0.5)
-        randomize(bn.bias.value, seed: 12)
-        randomize(bn.runningMean.value, seed: 13)
-        randomize(bn.runningVar.value, seed: 14, awayFromZero: 0.5)
-        for i in 0..<12 { bn.runningVar.value.data[i] = abs(bn.runningVar.value.data[i]) }
-        if linked { conv.reads(outputOf: bn) }
-        return Pair(conv: conv, bn: bn)
+        let p = try layers(inChannels: 12, normalized: 12, stride: stride)
+        if linked { p.conv.reads(outputOf: p.bn) }
+        return p
     }
 
     /// Mapped where the convolution reads only through padded copies (the direct path, stride
