@@ -89,9 +89,9 @@ public final class Conv2d: Layer {
     /// need the GEMM path (whose column matrix then serves dweight too).
     private var directWeights: Bool { usesDirectKernel(outputs: outChannels) && (directData || !computesInputGradient) }
 
-    /// Whether every read of x goes through a padded copy (the direct paths of forward and
-    /// dweight), so that x may be a batch norm's output mapped from its input then.
-    var mapsInputAsItReads: Bool { usesDirectKernel(outputs: outChannels) && directWeights }
+    /// Whether every read of x goes through a padded copy (the direct paths of dweight and, which
+    /// it implies, of forward), so that x may be a batch norm's output mapped from its input.
+    var mapsInputAsItReads: Bool { directWeights }
 
     /// Takes x as `batchNorm`'s output mapped from its input, whenever it can
     /// (`DeferredNormalization`).
@@ -99,7 +99,6 @@ public final class Conv2d: Layer {
         inputNormalization = batchNorm.deferredOutput
         batchNorm.deferredOutput.reader = self
     }
-
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
 
@@ -168,7 +167,8 @@ public final class Conv2d: Layer {
         // direct weight gradient against the GEMM's: 25-30% faster on 7x7x64, 14x14x32 and 8x8x64).
         let directData = directData, directWeights = directWeights
         if normalizedInput != nil && !directWeights {
-            throw SuperConvError.state("Conv2d.backward: the direct kernels were turned off after a forward that read a mapped input")
+            throw SuperConvError.state(
+                "Conv2d.backward: the direct kernels were turned off after a forward that read a mapped input")
         }
         // The direct path sums dbias per chunk too, from each image of dy as it pads it (a pass
         // over dy fewer); the GEMM path in a pass of its own.
