@@ -33,9 +33,9 @@ public enum BatchNormInference: String, Sendable {
 /// saves a tensor per layer and a pass over memory. The batch statistics are combined from
 /// per-plane moments (`PlaneMoments`), which the convolution before records as it writes its
 /// output (`reads(outputOf:)`), saving another; and that convolution forms dx image by image as
-/// it reads it (`DeferredGradient`), so that backward only sums. A convolution reading this
-/// layer's output may likewise map it from x as it reads it (`DeferredNormalization`): then
-/// forward only computes the statistics.
+/// it reads it (`Deferred`), so that backward only sums. A convolution reading this layer's
+/// output may likewise map it from x as it reads it (`Conv2d.reads(outputOf:)`): then forward
+/// only computes the statistics.
 ///
 /// With `appliesReLU` the layer outputs relu(y) (BN followed by ReLU, fused: one pass over
 /// memory instead of three); backward then first masks dy where y ≤ 0, which is ReLU's
@@ -67,11 +67,13 @@ public final class BatchNorm2d: Layer {
     let inputMoments: PlaneMoments
     /// dx left for the convolution before this layer to form as it reads it (`reads(outputOf:)`),
     /// with each channel's coefficients of dx = scale·mask(dy) + slope·x + intercept.
-    let deferredGradient = DeferredGradient()
-    /// The output left for the convolution after this layer to map from x as it reads it
-    /// (`Conv2d.reads(outputOf:)`), with each channel's y = a·x + b (and ReLU) in `outputScale`
-    /// and `outputShift`.
-    let deferredOutput = DeferredNormalization()
+    let deferredGradient = Deferred<NormalizeGradientPlanes>()
+    private var gradientHasReader = false
+    /// The output left for the convolution after this layer to map from x as it reads it, when
+    /// it can (`Conv2d.reads(outputOf:)`, `defersOutput`).
+    let deferredOutput = Deferred<NormalizedInput>()
+    weak var outputReader: Conv2d?
+    /// Per channel: the map y = a·x + b of the last forward (before a fused ReLU).
     private let outputScale: Tensor, outputShift: Tensor
     private let gradientScale: Tensor, gradientSlope: Tensor, gradientIntercept: Tensor
     private var usedBatchStatistics = true
@@ -117,8 +119,12 @@ public final class BatchNorm2d: Layer {
     func reads(outputOf convolution: Conv2d) {
         convolution.outputMoments = inputMoments
         convolution.outputGradient = deferredGradient
-        deferredGradient.hasReader = true
+        gradientHasReader = true
     }
+
+    /// Whether forward leaves its output to the convolution reading it: it can map only when
+    /// every read of its x goes through a padded copy (`Conv2d.mapsInputAsItReads`).
+    var defersOutput: Bool { outputReader?.mapsInputAsItReads ?? false }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         try forward(x, mode: mode, addingThenReLU: nil)
@@ -137,7 +143,7 @@ public final class BatchNorm2d: Layer {
         pendingCount = mode == .training ? x.shape.n * x.shape.h * x.shape.w : 0
         let recorded = inputMoments.take(for: x)
         if useBatch && !recorded { try inputMoments.prepare(for: x.shape) }
-        let defers = residual == nil && deferredOutput.isDeferred
+        let defers = residual == nil && defersOutput
         parallelFor(channels, Normalize(
             n: x.shape.n, channels: channels, plane: x.shape.h * x.shape.w, epsilon: epsilon,
             useBatchStatistics: useBatch, moments: inputMoments, recordsMoments: !recorded,
@@ -160,9 +166,10 @@ public final class BatchNorm2d: Layer {
         let planes = NormalizeGradientPlanes(
             channels: channels, plane: dy.shape.h * dy.shape.w, dy: dy.data, x: x.data,
             relu: outputFeedsReLUInPlace ? .storedOutput(output.data) : appliesReLU ? .recomputed : .none,
-            gamma: weight.value.data, beta: bias.value.data, mean: mean.data, inverseStd: inverseStd.data,
+            gamma: weight.value.data, mean: mean.data, inverseStd: inverseStd.data,
+            outputScale: outputScale.data, outputShift: outputShift.data,
             scale: gradientScale.data, slope: gradientSlope.data, intercept: gradientIntercept.data)
-        let defers = deferredGradient.hasReader
+        let defers = gradientHasReader
         parallelFor(channels, NormalizeGradient(
             n: dy.shape.n, useBatchStatistics: usedBatchStatistics, planes: planes, writesGradient: !defers,
             dx: gradInput.data, dGamma: weight.gradient!.data, dBeta: bias.gradient!.data))
@@ -235,7 +242,9 @@ private struct Normalize: ParallelBody {
                 variance[c] = runningVar[c]
             }
             inverseStd[c] = 1 / (variance[c] + epsilon).squareRoot()
-            let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mean[c], inverseStd: inverseStd[c])
+            // y = γ(x − μ)/σ = a·x + b with a = γ/σ, b = β − a·μ; kept for the convolution that
+            // maps a deferred output and for backward's recomputed ReLU mask.
+            let a = gamma[c] * inverseStd[c], b = beta[c] - a * mean[c]
             (scale[c], shift[c]) = (a, b)
             guard let y else { continue }
             let aLanes = Lanes(repeating: a), bLanes = Lanes(repeating: b)
@@ -260,18 +269,11 @@ private struct Normalize: ParallelBody {
     }
 }
 
-/// y = γ(x − μ)/σ = a·x + b with a = γ/σ, b = β − a·μ: forward computes y so, and backward
-/// recomputes it so to find where a fused ReLU let the gradient through.
-@inline(__always)
-private func affine(gamma: Float, beta: Float, mean: Float, inverseStd: Float) -> (Float, Float) {
-    let a = gamma * inverseStd
-    return (a, beta - a * mean)
-}
 
 /// The ReLU whose backward the gradient folds in.
 enum FollowingReLU {
     case none
-    /// Fused into this layer: the mask is recomputed from x.
+    /// Fused into this layer: the mask is recomputed from x with the forward's map.
     case recomputed
     /// Applied in place to the layer's output (after a residual sum): the mask is that output.
     case storedOutput(UnsafePointer<Float>)
@@ -281,22 +283,21 @@ enum FollowingReLU {
 /// channel's coefficients (see the derivation on `BatchNorm2d`):
 ///   dx = scale·mask(dy) + slope·x + intercept,
 /// with x̂ = (x − μ)σ⁻¹ folded into slope and intercept. The batch norm's second pass writes it; a
-/// convolution reading it takes it image by image instead (`DeferredGradient`).
+/// convolution reading it takes it image by image instead (`Deferred`).
 struct NormalizeGradientPlanes {
     let channels: Int, plane: Int
     let dy: UnsafePointer<Float>, x: UnsafePointer<Float>
     let relu: FollowingReLU
-    let gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
-    let mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
+    let gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>
+    /// The forward's map y = a·x + b per channel, a in `outputScale`, b in `outputShift`.
+    let outputScale: UnsafePointer<Float>, outputShift: UnsafePointer<Float>
     let scale: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>, intercept: UnsafeMutablePointer<Float>
 
     /// Where channel c's ReLU let the gradient through, for the elements from `elementOffset` on.
     func mask(channel c: Int, at elementOffset: Int) -> ReLUMask {
         switch relu {
         case .none: return .none
-        case .recomputed:
-            let (a, b) = affine(gamma: gamma[c], beta: beta[c], mean: mean[c], inverseStd: inverseStd[c])
-            return .recomputed(scale: a, shift: b)
+        case .recomputed: return .recomputed(scale: outputScale[c], shift: outputShift[c])
         case .storedOutput(let output): return .stored(output + elementOffset)
         }
     }
@@ -324,6 +325,13 @@ struct NormalizeGradientPlanes {
     func write(image i: Int, into d: UnsafeMutablePointer<Float>) {
         for c in 0..<channels { write(image: i, channel: c, into: d + c * plane) }
     }
+}
+
+/// A batch norm's output left to the convolution reading it (`Deferred`): y = affine(x) channel
+/// by channel, x the batch norm's input.
+struct NormalizedInput {
+    let x: UnsafePointer<Float>
+    let affine: ChannelAffine
 }
 
 /// Backward for a range of channels (see the derivation on `BatchNorm2d`): the sums with x̂ =

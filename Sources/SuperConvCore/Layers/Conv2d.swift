@@ -42,11 +42,11 @@ public final class Conv2d: Layer {
     /// reading the output needs them (its input's `PlaneMoments`).
     var outputMoments: PlaneMoments?
     /// dy, when the batch norm reading the output leaves it to this layer to form image by image
-    /// (its `DeferredGradient`).
-    var outputGradient: DeferredGradient?
+    /// (its `deferredGradient`).
+    var outputGradient: Deferred<NormalizeGradientPlanes>?
     /// x, when the batch norm before this layer leaves its output to this layer to map from its
-    /// input as it reads it (its `DeferredNormalization`); `normalizedInput` is what forward took.
-    private var inputNormalization: DeferredNormalization?
+    /// input as it reads it (its `deferredOutput`); `normalizedInput` is what forward took.
+    private var inputNormalization: Deferred<NormalizedInput>?
     private var normalizedInput: NormalizedInput?
     /// Weights packed for the direct kernels: forward [O/4][C][9][4], backward [C/4][O][9][4].
     private let packedForward: Tensor
@@ -93,11 +93,12 @@ public final class Conv2d: Layer {
     /// it implies, of forward), so that x may be a batch norm's output mapped from its input.
     var mapsInputAsItReads: Bool { directWeights }
 
-    /// Takes x as `batchNorm`'s output mapped from its input, whenever it can
-    /// (`DeferredNormalization`).
+    /// Takes x as `batchNorm`'s output mapped from its input as each image is padded
+    /// (`ChannelAffine`), whenever it can (`mapsInputAsItReads`): the batch norm's whole forward
+    /// pass over memory goes, and this layer reads the batch norm's input where it read its output.
     func reads(outputOf batchNorm: BatchNorm2d) {
         inputNormalization = batchNorm.deferredOutput
-        batchNorm.deferredOutput.reader = self
+        batchNorm.outputReader = self
     }
 
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }

@@ -10,7 +10,7 @@
 /// Memory: bn2 forms the sum and its ReLU in the pass that normalises (bn2's backward needs only
 /// its input and this output), so the block keeps four activations: conv1's and bn1's outputs,
 /// conv2's, and this one. bn1's output is not written where conv2 runs its direct kernels: conv2
-/// maps conv1's output through bn1 and its ReLU as it copies each image (`DeferredNormalization`).
+/// maps conv1's output through bn1 and its ReLU as it copies each image (`Conv2d.reads(outputOf:)`).
 /// In a ResNet the gradients go through three tensors shared by every block (`shareGradients`).
 ///
 /// Backward of the ReLU: dSum = dOut where out > 0. With an identity shortcut dSum is read by

@@ -1,4 +1,4 @@
-/// Which tensor, with which shape: what `PlaneMoments` and `DeferredGradient` check that they
+/// Which tensor, with which shape: what `PlaneMoments` and `Deferred` check that they
 /// still describe.
 struct TensorIdentity: Equatable {
     let object: ObjectIdentifier
