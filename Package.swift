@@ -4,7 +4,7 @@ import PackageDescription
 // ABI version: the SONAME suffix, SC_ABI_VERSION in include/superconv.h and sc_abi_version() agree.
 let abiVersion = "1"
 
-// The shared library links the Swift runtime statically and exports only sc_* (see DESIGN.md).
+// The shared library links the Swift runtime statically and exports only sc_* (see docs/ARCHITECTURE.md).
 let sharedLibraryLinkerFlags: [String] = [
     "-static-stdlib",
     // lld keeps .dynsym to the version script exactly; gold leaves local Swift symbols there.
@@ -31,20 +31,28 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-        // Kernels for CPUs with AVX2 and FMA, compiled for them; SuperConvCore checks the CPU
-        // before calling them and falls back to its portable code otherwise.
+        // Stateless kernels, one module per instruction set (Sources/Kernels/<ISA>), each
+        // compiled for its CPUs; SuperConvCore picks one set at start-up (`InstructionSet`).
+        .target(
+            name: "SuperConvKernelsPortable",
+            dependencies: ["COpenBLAS"],
+            path: "Sources/Kernels/Portable",
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
+        ),
         .target(
             name: "SuperConvKernelsAVX2",
+            dependencies: ["SuperConvKernelsPortable"],
+            path: "Sources/Kernels/AVX2",
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell"])]
         ),
         .target(
             name: "SuperConvCore",
-            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "SuperConvKernelsAVX2"],
+            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "SuperConvKernelsPortable", "SuperConvKernelsAVX2"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
         ),
         .target(
             name: "SuperConv",
-            dependencies: ["SuperConvCore"]
+            dependencies: ["SuperConvCore", "SuperConvKernelsPortable"]
         ),
         .target(
             name: "SuperConvSharedLibrary",

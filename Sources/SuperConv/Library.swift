@@ -1,5 +1,6 @@
 import Glibc
 import SuperConvCore
+import SuperConvKernelsPortable
 
 let versionMajor = 0, versionMinor = 1, versionPatch = 0
 let abiVersion: Int32 = 1

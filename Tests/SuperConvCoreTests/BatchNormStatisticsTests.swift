@@ -24,7 +24,7 @@ final class BatchNormStatisticsTests: XCTestCase {
         let bn = try run(.caffe(movingAverageFraction: maf))
         // s: 0 -> 1 -> maf + 1; acc: mean_1 -> maf·mean_1 + mean_2; eval uses acc/s.
         let s = maf + 1
-        XCTAssertEqual(bn.statisticsWeight, s, accuracy: 1e-6)
+        XCTAssertEqual(bn.normalization.statisticsWeight, s, accuracy: 1e-6)
         XCTAssertEqual(bn.runningMean.value.data[0], (maf * 3 + 2) / s, accuracy: 1e-5)
         XCTAssertEqual(bn.runningVar.value.data[0], (maf * 14 / 3 + 16 / 3) / s, accuracy: 1e-5)
     }
@@ -48,7 +48,7 @@ final class BatchNormStatisticsTests: XCTestCase {
         _ = try bn.forward(x, mode: .training)
         XCTAssertEqual(bn.runningMean.value.data[0], 0)
         XCTAssertEqual(bn.runningVar.value.data[0], 1)
-        XCTAssertEqual(bn.statisticsWeight, 0)
+        XCTAssertEqual(bn.normalization.statisticsWeight, 0)
         // An inference forward in between discards the pending batch statistics.
         _ = try bn.forward(x, mode: .inference)
         bn.commitStatistics()

@@ -67,3 +67,12 @@ func checkGradients(of layer: Layer, input x: Tensor, mode: Mode = .training, be
         try probe(p.value.data, count: p.value.count, analytic: analytic, what: p.name)
     }
 }
+
+/// Skips the calling test, naming the missing CPU flags, where this CPU cannot run
+/// `instructionSet`'s kernels.
+func requireSupport(of instructionSet: InstructionSet) throws {
+    guard instructionSet.isSupported else {
+        let missing = instructionSet.requiredFlags.filter { !InstructionSet.cpuFlags.contains($0) }
+        throw XCTSkip("skipped: CPU lacks \(missing.joined(separator: ", ")) for \(instructionSet.rawValue)")
+    }
+}

@@ -3,27 +3,31 @@ import XCTest
 
 /// Every layer's backward agrees with central finite differences of its forward.
 final class LayerGradientTests: XCTestCase {
-    func testConv2dStride1WithBias() throws {
-        let conv = try Conv2d(inChannels: 3, outChannels: 4, kernel: 3, stride: 1, padding: 1, bias: true,
-                              workspace: Workspace())
-        randomize(conv.weight.value, seed: 1, scale: 0.3)
-        randomize(conv.bias!.value, seed: 2)
-        try checkGradients(of: conv, input: randomTensor(Shape(2, 3, 5, 5), seed: 3))
+    /// Conv2d on `instructionSet`: a shape the direct kernels take on AVX2 (channels in fours, a
+    /// width that ends in a partial run), one they do not, and a stride-2 one.
+    func checkConv2dGradients(on instructionSet: InstructionSet) throws {
+        try requireSupport(of: instructionSet)
+        let shapes = [(c: 4, o: 4, stride: 1, bias: true, x: Shape(2, 4, 3, 17)),
+                      (c: 3, o: 5, stride: 1, bias: true, x: Shape(2, 3, 5, 5)),
+                      (c: 2, o: 3, stride: 2, bias: false, x: Shape(3, 2, 7, 6))]
+        for (i, s) in shapes.enumerated() {
+            let conv = try Conv2d(inChannels: s.c, outChannels: s.o, kernel: 3, stride: s.stride, padding: 1, bias: s.bias,
+                                  instructionSet: instructionSet, workspace: Workspace())
+            randomize(conv.weight.value, seed: UInt64(1 + i), scale: 0.3)
+            if let bias = conv.bias { randomize(bias.value, seed: UInt64(11 + i)) }
+            try checkGradients(of: conv, input: randomTensor(s.x, seed: UInt64(21 + i)))
+        }
     }
 
-    func testConv2dStride2WithoutBias() throws {
-        let conv = try Conv2d(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1, bias: false,
-                              workspace: Workspace())
-        randomize(conv.weight.value, seed: 4, scale: 0.3)
-        try checkGradients(of: conv, input: randomTensor(Shape(3, 2, 7, 6), seed: 5))
-    }
+    func testConv2dGradientsOnPortable() throws { try checkConv2dGradients(on: .portable) }
+    func testConv2dGradientsOnAVX2() throws { try checkConv2dGradients(on: .avx2) }
 
     /// Tiles of one image and tiles of several give the same results (up to summation order).
     func testConv2dTilingDoesNotChangeResults() throws {
         let x = try randomTensor(Shape(5, 2, 6, 6), seed: 6)
         func run(tileColumns: Int) throws -> ([Float], [Float], [Float]) {
             let conv = try Conv2d(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1, bias: true,
-                                  workspace: Workspace(), tileColumns: tileColumns)
+                                  instructionSet: .portable, workspace: Workspace(), tileColumns: tileColumns)
             randomize(conv.weight.value, seed: 7)
             let y = try conv.forward(x, mode: .training).array
             let dx = try conv.backward(try randomTensor(Shape(5, 3, 6, 6), seed: 8)).array
@@ -36,45 +40,38 @@ final class LayerGradientTests: XCTestCase {
         for (a, b) in zip(single.2, several.2) { XCTAssertEqual(a, b, accuracy: 1e-4) }
     }
 
-    /// A shape the direct kernels take (channels in fours, a width that ends in a partial run).
-    func testConv2dDirectKernelsGradient() throws {
-        let conv = try Conv2d(inChannels: 4, outChannels: 4, kernel: 3, stride: 1, padding: 1, bias: true,
-                              workspace: Workspace())
-        randomize(conv.weight.value, seed: 21, scale: 0.3)
-        randomize(conv.bias!.value, seed: 22)
-        try checkGradients(of: conv, input: randomTensor(Shape(2, 4, 3, 17), seed: 23))
-    }
-
-    /// The direct kernels compute what the im2col + GEMM path (their reference) computes, on the
-    /// plane sizes of 32x32 and 28x28 inputs, wide and narrow kernels, first layers included.
-    func testConv2dDirectKernelsMatchTheGEMMPath() throws {
-        guard CPUFeatures.hasAVX2FMA else { throw XCTSkip("this CPU lacks AVX2 or FMA; only the GEMM path runs") }
+    /// Conv2d on `instructionSet` computes what the portable path (im2col + GEMM, the reference)
+    /// computes, to 1e-5 of the largest value (the sums run in another order), on the plane sizes
+    /// of 32x32 and 28x28 inputs, wide and narrow kernels, first layers included.
+    func checkConv2dAgainstPortable(on instructionSet: InstructionSet) throws {
+        try requireSupport(of: instructionSet)
         let shapes = [(c: 4, o: 8, h: 32, w: 32), (c: 8, o: 4, h: 16, w: 16), (c: 4, o: 8, h: 8, w: 8),
                       (c: 4, o: 4, h: 28, w: 28), (c: 8, o: 8, h: 14, w: 14), (c: 4, o: 4, h: 7, w: 7),
                       (c: 1, o: 16, h: 28, w: 28), (c: 3, o: 8, h: 9, w: 20), (c: 12, o: 8, h: 10, w: 10)]
         for (i, s) in shapes.enumerated() {
             let x = try randomTensor(Shape(3, s.c, s.h, s.w), seed: UInt64(30 + i))
             let dy = try randomTensor(Shape(3, s.o, s.h, s.w), seed: UInt64(50 + i))
-            func run(direct: Bool) throws -> (y: [Float], dx: [Float], dw: [Float], db: [Float]) {
+            let firstLayer = s.c % 4 != 0
+            func run(_ set: InstructionSet) throws -> (y: [Float], dx: [Float], dw: [Float], db: [Float]) {
                 let conv = try Conv2d(inChannels: s.c, outChannels: s.o, kernel: 3, stride: 1, padding: 1, bias: true,
-                                      workspace: Workspace())
-                conv.allowsDirectKernels = direct
-                conv.computesInputGradient = s.c % 4 == 0  // a first layer otherwise
+                                      computesInputGradient: !firstLayer, instructionSet: set, workspace: Workspace())
                 randomize(conv.weight.value, seed: UInt64(70 + i), scale: 0.3)
                 randomize(conv.bias!.value, seed: UInt64(90 + i))
                 let y = try conv.forward(x, mode: .training).array
                 let dx = try conv.backward(dy)
-                return (y, conv.computesInputGradient ? dx.array : [], conv.weight.gradient!.array, conv.bias!.gradient!.array)
+                return (y, firstLayer ? [] : dx.array, conv.weight.gradient!.array, conv.bias!.gradient!.array)
             }
-            let reference = try run(direct: false), direct = try run(direct: true)
-            for (name, a, b) in [("y", reference.y, direct.y), ("dx", reference.dx, direct.dx),
-                                 ("dweight", reference.dw, direct.dw), ("dbias", reference.db, direct.db)] {
+            let reference = try run(.portable), other = try run(instructionSet)
+            for (name, a, b) in [("y", reference.y, other.y), ("dx", reference.dx, other.dx),
+                                 ("dweight", reference.dw, other.dw), ("dbias", reference.db, other.db)] {
                 XCTAssertEqual(a.count, b.count, "\(name) of \(s)")
                 let scale = a.map(abs).max() ?? 1
                 for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, scale), "\(name) of \(s)") }
             }
         }
     }
+
+    func testConv2dOnAVX2MatchesThePortablePath() throws { try checkConv2dAgainstPortable(on: .avx2) }
 
     func testBatchNormTrainingMode() throws {
         let bn = try BatchNorm2d(channels: 3, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95),
@@ -160,25 +157,6 @@ final class LayerGradientTests: XCTestCase {
 
     func testChannelZeroPadSubsamplingBothSides() throws {
         try checkGradients(of: ChannelZeroPad(before: 2, after: 2, stride: 2), input: randomTensor(Shape(2, 4, 5, 4), seed: 23))
-    }
-
-    func testResidualBlockWithAverageShortcut() throws {
-        let ws = Workspace()
-        func norm(_ c: Int, relu: Bool = false) throws -> BatchNorm2d {
-            try BatchNorm2d(channels: c, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95), inference: .global,
-                            appliesReLU: relu)
-        }
-        let block = try BasicBlock(
-            conv1: Conv2d(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, bias: true, workspace: ws),
-            bn1: norm(2, relu: true),
-            conv2: Conv2d(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, bias: true, workspace: ws),
-            bn2: norm(2), shortcut: AvgPool2d(kernel: 3, stride: 2),
-            widen: ChannelZeroPad(before: 0, after: 2, stride: 1))
-        for conv in [block.conv1, block.conv2] {
-            randomize(conv.weight.value, seed: 24, scale: 0.4)
-        }
-        // The block's parameters are its layers'; the checker reaches them through the convs.
-        try checkGradients(of: block, input: randomTensor(Shape(3, 2, 4, 4), seed: 25), epsilon: 3e-3, rtol: 3e-2)
     }
 
     func testSoftmaxCrossEntropy() throws {

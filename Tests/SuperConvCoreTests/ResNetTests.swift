@@ -58,11 +58,13 @@ final class ResNetTests: XCTestCase {
         XCTAssertNotEqual(a, c)
     }
 
-    /// dLoss/dθ of the whole network against finite differences of the cross-entropy, along a
-    /// random direction within each trainable tensor (directional derivatives average over
-    /// ReLU kinks, which individual coordinates might straddle).
-    func checkWholeNetwork(_ spec: String) throws {
-        let m = try model(spec)
+    /// dLoss/dθ of the whole network (its fused stem and blocks) on `instructionSet` against
+    /// finite differences of the cross-entropy, along a random direction within each trainable
+    /// tensor (directional derivatives average over ReLU kinks, which individual coordinates
+    /// might straddle).
+    func checkWholeNetwork(_ spec: String, on instructionSet: InstructionSet) throws {
+        try requireSupport(of: instructionSet)
+        let m = try ResNet(ModelConfiguration(spec: spec), instructionSet: instructionSet)
         let x = try randomTensor(Shape(4, 3, 8, 8), seed: 11)
         let labels: [Int32] = [0, 2, 1, 2]
         let ce = try SoftmaxCrossEntropy()
@@ -94,11 +96,35 @@ final class ResNetTests: XCTestCase {
         }
     }
 
-    func testWholeHeANetworkGradients() throws {
-        try checkWholeNetwork("depth=8 variant=he-a input=3x8x8 classes=3 seed=4")
-    }
+    let heA = "depth=8 variant=he-a input=3x8x8 classes=3 seed=4"
+    let caffeWithDropout = "depth=8 variant=caffe input=3x8x8 classes=3 seed=4 dropout=0.2"
 
-    func testWholeCaffeNetworkGradientsWithDropout() throws {
-        try checkWholeNetwork("depth=8 variant=caffe input=3x8x8 classes=3 seed=4 dropout=0.2")
+    func testWholeHeANetworkGradientsOnPortable() throws { try checkWholeNetwork(heA, on: .portable) }
+    func testWholeHeANetworkGradientsOnAVX2() throws { try checkWholeNetwork(heA, on: .avx2) }
+    func testWholeCaffeNetworkGradientsWithDropoutOnPortable() throws { try checkWholeNetwork(caffeWithDropout, on: .portable) }
+    func testWholeCaffeNetworkGradientsWithDropoutOnAVX2() throws { try checkWholeNetwork(caffeWithDropout, on: .avx2) }
+
+    /// A training step's logits and gradients on each instruction set agree with the portable
+    /// path's to 1e-4 of their scale (the sums run in other orders).
+    func testEveryInstructionSetAgreesWithThePortablePath() throws {
+        let spec = "depth=8 variant=caffe input=3x16x16 classes=4 seed=9"
+        let x = try randomTensor(Shape(6, 3, 16, 16), seed: 13)
+        let labels: [Int32] = [0, 1, 2, 3, 0, 1]
+        func run(_ set: InstructionSet) throws -> [[Float]] {
+            let m = try ResNet(ModelConfiguration(spec: spec), instructionSet: set)
+            let ce = try SoftmaxCrossEntropy()
+            let logits = try m.forward(x, mode: .training)
+            _ = try labels.withUnsafeBufferPointer { try ce.forward(logits, labels: $0.baseAddress!) }
+            let result = [logits.array]
+            try labels.withUnsafeBufferPointer { try m.backward(try ce.backward(labels: $0.baseAddress!)) }
+            return result + m.parameters.compactMap { $0.gradient?.array }
+        }
+        let reference = try run(.portable)
+        for set in InstructionSet.supported where set != .portable {
+            for (a, b) in zip(reference, try run(set)) {
+                let scale = max(1e-3, a.map(abs).max() ?? 0)
+                for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-4 * scale, set.rawValue) }
+            }
+        }
     }
 }

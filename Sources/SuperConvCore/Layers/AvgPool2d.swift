@@ -9,9 +9,7 @@ public final class AvgPool2d: Layer {
     public let kernel: Int, stride: Int
     private var inputShape = Shape(1)
     private let output: Tensor
-    /// Where backward writes dx; a model may point several layers at one shared tensor (see
-    /// `ResNet`'s gradient buffers).
-    var gradInput: Tensor
+    private let gradInput: Tensor
 
     public init(kernel: Int, stride: Int) throws {
         self.kernel = kernel
@@ -32,17 +30,27 @@ public final class AvgPool2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        inputShape = x.shape
-        try output.resize(outputShape(for: x.shape))
-        parallelFor(x.shape.n * x.shape.c, Pooling(windows: windows(output.shape), image: x.data, pooled: output.data))
+        try forward(x, into: output)
         return output
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
-        try gradInput.resize(inputShape)
-        parallelFor(inputShape.n * inputShape.c,
-                    PoolingGradient(windows: windows(dy.shape), gradPooled: dy.data, gradImage: gradInput.data))
+        try backward(dy, into: gradInput)
         return gradInput
+    }
+
+    /// The forward pass into a tensor of the caller's (a fused block's buffer).
+    func forward(_ x: Tensor, into y: Tensor) throws {
+        inputShape = x.shape
+        try y.resize(outputShape(for: x.shape))
+        parallelFor(x.shape.n * x.shape.c, Pooling(windows: windows(y.shape), image: x.data, pooled: y.data))
+    }
+
+    /// The backward pass into a tensor of the caller's.
+    func backward(_ dy: Tensor, into dx: Tensor) throws {
+        try dx.resize(inputShape)
+        parallelFor(inputShape.n * inputShape.c,
+                    PoolingGradient(windows: windows(dy.shape), gradPooled: dy.data, gradImage: dx.data))
     }
 
     private func windows(_ out: Shape) -> PoolingWindows {

@@ -9,9 +9,7 @@ public final class ChannelZeroPad: Layer {
     public let before: Int, after: Int, stride: Int
     private var inputShape = Shape(1)
     private let output: Tensor
-    /// Where backward writes dx; a model may point several layers at one shared tensor (see
-    /// `ResNet`'s gradient buffers).
-    var gradInput: Tensor
+    private let gradInput: Tensor
 
     public init(before: Int, after: Int, stride: Int) throws {
         self.before = before
@@ -26,16 +24,26 @@ public final class ChannelZeroPad: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        inputShape = x.shape
-        try output.resize(outputShape(for: x.shape))
-        parallelFor(x.shape.n, Placement(layout: layout(output.shape), narrow: x.data, wide: output.data))
+        try forward(x, into: output)
         return output
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
-        try gradInput.resize(inputShape)
-        parallelFor(inputShape.n, PlacementGradient(layout: layout(dy.shape), gradWide: dy.data, gradNarrow: gradInput.data))
+        try backward(dy, into: gradInput)
         return gradInput
+    }
+
+    /// The forward pass into a tensor of the caller's (a fused block's buffer).
+    func forward(_ x: Tensor, into y: Tensor) throws {
+        inputShape = x.shape
+        try y.resize(outputShape(for: x.shape))
+        parallelFor(x.shape.n, Placement(layout: layout(y.shape), narrow: x.data, wide: y.data))
+    }
+
+    /// The backward pass into a tensor of the caller's.
+    func backward(_ dy: Tensor, into dx: Tensor) throws {
+        try dx.resize(inputShape)
+        parallelFor(inputShape.n, PlacementGradient(layout: layout(dy.shape), gradWide: dy.data, gradNarrow: dx.data))
     }
 
     private func layout(_ out: Shape) -> PaddingLayout {

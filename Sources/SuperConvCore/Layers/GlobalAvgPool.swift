@@ -1,11 +1,11 @@
+import SuperConvKernelsPortable
+
 /// Mean over each channel's plane: [N, C, H, W] -> [N, C, 1, 1].
 /// Backward: every pixel of a plane receives dy/(H·W).
 public final class GlobalAvgPool: Layer {
     private var inputShape = Shape(1)
     private let output: Tensor
-    /// Where backward writes dx; a model may point several layers at one shared tensor (see
-    /// `ResNet`'s gradient buffers).
-    var gradInput: Tensor
+    private let gradInput: Tensor
 
     public init() throws {
         output = try Tensor(Shape(1))
@@ -23,11 +23,16 @@ public final class GlobalAvgPool: Layer {
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
-        try gradInput.resize(inputShape)
+        try backward(dy, into: gradInput)
+        return gradInput
+    }
+
+    /// The backward pass into a tensor of the caller's (a network's shared gradient buffer).
+    func backward(_ dy: Tensor, into dx: Tensor) throws {
+        try dx.resize(inputShape)
         let plane = inputShape.h * inputShape.w
         for i in 0..<(inputShape.n * inputShape.c) {
-            (gradInput.data + i * plane).update(repeating: dy.data[i] / Float(plane), count: plane)
+            (dx.data + i * plane).update(repeating: dy.data[i] / Float(plane), count: plane)
         }
-        return gradInput
     }
 }

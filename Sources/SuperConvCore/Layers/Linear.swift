@@ -1,3 +1,5 @@
+import SuperConvKernelsPortable
+
 /// Fully connected layer, as PyTorch's `nn.Linear`: y = x·weightᵀ + bias, on x flattened to
 /// [N, I]; weight [O, I], bias [O], y [N, O].
 /// Backward: dweight += dyᵀ·x, dbias += Σ_n dy, dx = dy·weight (reshaped to x's shape).

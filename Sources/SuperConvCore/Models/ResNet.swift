@@ -13,17 +13,20 @@ public final class ResNet {
     public let random: RandomSource
     public let workspace: Workspace
 
-    private let stem: [Layer]
-    private let blocks: [BasicBlock]
+    /// The instruction set whose kernels the network runs.
+    public let instructionSet: InstructionSet
+
+    private let stem: Stem
+    private let blocks: [ResidualBlock]
+    private let gradients: TrunkGradients
     private let pool: GlobalAvgPool
     private let dropout: Dropout
     private let fc: Linear
-    private let batchNorms: [BatchNorm2d]
+    private let normalizations: [Normalization]
     private let input: Tensor
     /// Per-part timing of training steps (off unless enabled).
     public let profiler = Profiler()
-    private let stemSlots: [Int], headSlots: [Int]
-    private let head: [Layer]  // pool, dropout, fc
+    private let stemSlot: Int, headSlots: [Int]
 
     public var sampleShape: Shape { Shape(configuration.channels, configuration.height, configuration.width) }
     public var sampleSize: Int { sampleShape.count }
@@ -32,84 +35,76 @@ public final class ResNet {
     /// The largest batch one forward takes; larger inputs are processed in chunks by `predict`.
     public static let maximumBatch = 1 << 16
 
-    public init(_ config: ModelConfiguration) throws {
+    public init(_ config: ModelConfiguration, instructionSet: InstructionSet = .selected) throws {
         configuration = config
+        self.instructionSet = instructionSet
         _ = Threads.count  // applies the thread setting to OpenBLAS before the first GEMM
         let workspace = Workspace()
         self.workspace = workspace
         random = RandomSource(seed: config.seed)
         let caffe = config.variant == .caffe
-        let stats = config.statistics
 
-        func conv(_ inC: Int, _ outC: Int, stride: Int) throws -> Conv2d {
-            try Conv2d(inChannels: inC, outChannels: outC, kernel: 3, stride: stride, padding: 1,
-                       bias: caffe, workspace: workspace)
+        func conv(_ inC: Int, _ outC: Int, stride: Int, computesInputGradient: Bool = true) throws -> Convolution {
+            try Convolution(inChannels: inC, outChannels: outC, kernel: 3, stride: stride, padding: 1, bias: caffe,
+                            computesInputGradient: computesInputGradient, instructionSet: instructionSet,
+                            workspace: workspace)
         }
-        func norm(_ c: Int, relu: Bool = false) throws -> BatchNorm2d {
-            try BatchNorm2d(channels: c, epsilon: config.batchNormEpsilon, statistics: stats,
-                            inference: config.batchNormInference, appliesReLU: relu)
+        func norm(_ c: Int) throws -> Normalization {
+            try Normalization(channels: c, epsilon: config.batchNormEpsilon, statistics: config.statistics,
+                              inference: config.batchNormInference)
         }
 
-        let stemConv = try conv(config.channels, 16, stride: 1)
-        stemConv.computesInputGradient = false
-        let stemNorm = try norm(16, relu: true)
-        stemNorm.reads(outputOf: stemConv)
-        stem = [stemConv, stemNorm]
-        stemSlots = ["conv1", "bn1"].map(profiler.slot)
-        var named: [(String, Layer)] = [("conv1", stemConv), ("bn1", stemNorm)]
+        stem = try Stem(conv: conv(config.channels, 16, stride: 1, computesInputGradient: false), bn: norm(16))
+        stemSlot = profiler.slot("stem")
+        var named: [(String, [Parameter])] = [("conv1", stem.conv.parameters), ("bn1", stem.bn.parameters)]
 
-        var blocks: [BasicBlock] = []
+        let gradients = try TrunkGradients()
+        self.gradients = gradients
+        var blocks: [ResidualBlock] = []
         var width = 16
         for stage in 0..<3 {
             for index in 0..<config.blocksPerStage {
                 let downsample = stage > 0 && index == 0
-                let block: BasicBlock
+                let block: ResidualBlock
                 if !downsample {
-                    block = try BasicBlock(conv1: conv(width, width, stride: 1), bn1: norm(width, relu: true),
-                                           conv2: conv(width, width, stride: 1), bn2: norm(width),
-                                           shortcut: nil, widen: nil)
+                    block = try ResidualBlock(conv1: conv(width, width, stride: 1), bn1: norm(width),
+                                              conv2: conv(width, width, stride: 1), bn2: norm(width),
+                                              shortcut: .identity, gradients: gradients)
                 } else if caffe {
                     // The branch keeps the input width; the pooled shortcut matches it; zeros
                     // appended after the sum double the width for the next block.
-                    block = try BasicBlock(conv1: conv(width, width, stride: 2), bn1: norm(width, relu: true),
-                                           conv2: conv(width, width, stride: 1), bn2: norm(width),
-                                           shortcut: AvgPool2d(kernel: 3, stride: 2),
-                                           widen: ChannelZeroPad(before: 0, after: width, stride: 1))
+                    block = try ResidualBlock(conv1: conv(width, width, stride: 2), bn1: norm(width),
+                                              conv2: conv(width, width, stride: 1), bn2: norm(width),
+                                              shortcut: .averagePool(AvgPool2d(kernel: 3, stride: 2),
+                                                                     widen: ChannelZeroPad(before: 0, after: width, stride: 1)),
+                                              gradients: gradients)
                     width *= 2
                 } else {
                     let half = width / 2
-                    block = try BasicBlock(conv1: conv(width, 2 * width, stride: 2), bn1: norm(2 * width, relu: true),
-                                           conv2: conv(2 * width, 2 * width, stride: 1), bn2: norm(2 * width),
-                                           shortcut: ChannelZeroPad(before: half, after: half, stride: 2),
-                                           widen: nil)
+                    block = try ResidualBlock(conv1: conv(width, 2 * width, stride: 2), bn1: norm(2 * width),
+                                              conv2: conv(2 * width, 2 * width, stride: 1), bn2: norm(2 * width),
+                                              shortcut: .subsample(ChannelZeroPad(before: half, after: half, stride: 2)),
+                                              gradients: gradients)
                     width *= 2
                 }
                 blocks.append(block)
                 block.profile(with: profiler, as: "layer\(stage + 1).\(index)")
-                for (name, layer) in block.namedLayers { named.append(("layer\(stage + 1).\(index).\(name)", layer)) }
+                for (name, parameters) in block.namedParameters { named.append(("layer\(stage + 1).\(index).\(name)", parameters)) }
             }
         }
         self.blocks = blocks
         pool = try GlobalAvgPool()
-        // dLoss/dActivation needs only three tensors for the whole trunk (see BasicBlock), not
-        // one per layer: the pool's dx enters the last block in s, each block leaves its dx in
-        // s, and the stem's BN writes to a.
-        let gradientA = try Tensor(Shape(1)), gradientB = try Tensor(Shape(1)), gradientS = try Tensor(Shape(1))
-        for block in blocks { block.shareGradients(gradientA, gradientB, gradientS) }
-        pool.gradInput = gradientS
-        stemNorm.gradInput = gradientA
         dropout = try Dropout(probability: config.dropout, random: random)
         fc = try Linear(inFeatures: width, outFeatures: config.classes)
-        named.append(("fc", fc))
-        head = [pool, dropout, fc]
+        named.append(("fc", fc.parameters))
         headSlots = ["pool", "dropout", "fc"].map(profiler.slot)
 
         var parameters: [Parameter] = []
-        for (prefix, layer) in named {
-            for p in layer.parameters {
+        for (prefix, group) in named {
+            for p in group {
                 p.name = "\(prefix).\(p.name)"
-                let isBias = p.name.hasSuffix(".bias") && !(layer is BatchNorm2d)
-                if caffe && isBias {
+                let isConvolutionBias = p.name.hasSuffix(".bias") && !prefix.hasSuffix("bn1") && !prefix.hasSuffix("bn2")
+                if caffe && isConvolutionBias {
                     // Caffe solver files of the paper: biases learn at twice the rate, undecayed.
                     p.learningRateMultiplier = 2
                     p.decayMultiplier = 0
@@ -118,7 +113,7 @@ public final class ResNet {
             }
         }
         self.parameters = parameters
-        batchNorms = [stemNorm] + blocks.flatMap(\.batchNorms)
+        normalizations = [stem.bn] + blocks.flatMap(\.normalizations)
         input = try Tensor(Shape(1))
         initializeWeights()
     }
@@ -152,27 +147,30 @@ public final class ResNet {
 
     /// Logits [N, classes] for an input [N, C, H, W] already in the model's input tensor.
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        var h = x
-        for i in stem.indices { h = try profiler.forward(stemSlots[i]) { try stem[i].forward(h, mode: mode) } }
+        var h = try profiler.forward(stemSlot) { try stem.forward(x, mode: mode) }
         for block in blocks { h = try block.forward(h, mode: mode) }
-        for i in head.indices { h = try profiler.forward(headSlots[i]) { try head[i].forward(h, mode: mode) } }
-        return h
+        h = try profiler.forward(headSlots[0]) { try pool.forward(h, mode: mode) }
+        h = try profiler.forward(headSlots[1]) { try dropout.forward(h, mode: mode) }
+        return try profiler.forward(headSlots[2]) { try fc.forward(h, mode: mode) }
     }
 
     /// Back-propagates dLoss/dLogits through the last forward, accumulating parameter gradients.
+    /// The trunk's gradient flows through `TrunkGradients`, whose s the pooling head writes.
     public func backward(_ gradLogits: Tensor) throws {
-        var g = gradLogits
-        for i in head.indices.reversed() { g = try profiler.backward(headSlots[i]) { try head[i].backward(g) } }
+        var g = try profiler.backward(headSlots[2]) { try fc.backward(gradLogits) }
+        g = try profiler.backward(headSlots[1]) { try dropout.backward(g) }
+        try profiler.backward(headSlots[0]) { try pool.backward(g, into: gradients.s) }
+        g = gradients.s
         for block in blocks.reversed() { g = try block.backward(g) }
-        for i in stem.indices.reversed() { g = try profiler.backward(stemSlots[i]) { try stem[i].backward(g) } }
+        try profiler.backward(stemSlot) { try stem.backward(g, gradients: gradients) }
     }
 
     /// Whether every BN's batch statistics from the last training forward are finite.
-    public var batchStatisticsAreFinite: Bool { batchNorms.allSatisfy(\.batchStatisticsAreFinite) }
+    public var batchStatisticsAreFinite: Bool { normalizations.allSatisfy(\.batchStatisticsAreFinite) }
 
     /// Folds the last training forward's batch statistics into every BN's running statistics.
     public func commitStatistics() {
-        for bn in batchNorms { bn.commitStatistics() }
+        for bn in normalizations { bn.commitStatistics() }
     }
 
     public func zeroGradients() {
@@ -181,8 +179,8 @@ public final class ResNet {
 
     /// Caffe's per-BN weight s, in registry order (state beside the named tensors).
     public var statisticsWeights: [Float] {
-        get { batchNorms.map(\.statisticsWeight) }
-        set { for (bn, s) in zip(batchNorms, newValue) { bn.statisticsWeight = s } }
+        get { normalizations.map(\.statisticsWeight) }
+        set { for (bn, s) in zip(normalizations, newValue) { bn.statisticsWeight = s } }
     }
 
     /// Inference-mode logits for `n` samples, in chunks of at most `chunk` samples.

@@ -1,3 +1,4 @@
+import SuperConvKernelsPortable
 import Synchronization
 
 /// Trains a model: forward, loss, backward, a guard against non-finite values, then the

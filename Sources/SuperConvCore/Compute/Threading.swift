@@ -2,10 +2,9 @@ import Glibc
 import COpenBLAS
 
 /// The library's thread setting: how many workers `parallelFor` uses (a `WorkerPool`), for
-/// element-wise kernels and convolutions alike. OpenBLAS itself is kept single-threaded and each worker runs
-/// its own GEMMs: OpenBLAS's pool busy-waits between calls, and two pools spinning on the same
-/// cores cost a fifth of a training step when measured. At most `count` threads compute at any
-/// time.
+/// element-wise kernels and convolutions alike. OpenBLAS itself is kept single-threaded and each
+/// worker runs its own GEMMs: OpenBLAS's pool busy-waits between calls, and two pools spinning on
+/// the same cores would take turns. At most `count` threads compute at any time.
 public enum Threads {
     public static let maximum = 256
 
@@ -74,8 +73,8 @@ public enum Threads {
 /// several pieces.
 ///
 /// Regions are structs rather than closures: a closure handed to other threads must be made
-/// escaping, which costs a heap allocation per region (measured for `withoutActuallyEscaping`
-/// and for Dispatch's blocks alike), while a struct is copied to the caller's stack. A struct's
+/// escaping, which costs a heap allocation per region (for `withoutActuallyEscaping` and for
+/// Dispatch's blocks alike), while a struct is copied to the caller's stack. A struct's
 /// fields also state exactly what the region reads and writes.
 public protocol ParallelBody {
     func callAsFunction(_ worker: Int, _ range: Range<Int>)

@@ -1,6 +1,8 @@
-// Direct 3x3, stride-1 convolution for CPUs with AVX2 and FMA. This target is compiled for
-// Haswell-class CPUs; SuperConvCore calls it only after checking that the CPU has both, and
-// keeps the im2col + GEMM path as the reference and the fallback.
+import SuperConvKernelsPortable
+
+// Direct 3x3, stride-1 convolution for CPUs with AVX2 and FMA. This module is compiled for
+// Haswell-class CPUs; SuperConvCore calls it only when the CPU has both (`InstructionSet`), and
+// keeps the portable im2col + GEMM path as the reference and the fallback.
 //
 // Why direct: the CIFAR ResNets have 16 to 64 channels. Lowered to GEMM, every element of the
 // column matrix serves only O (16..64) multiply-adds, so writing, packing and reading that
@@ -14,11 +16,6 @@
 // not stored, or meet zero gradients in the weight gradient), weights packed as
 // wt [Co/4][Ci][9][4] (four output channels side by side per tap), output y [Co, H, W]:
 //   y[o, r, c] = bias[o] + Σ_ci Σ_kh,kw  w[o, ci, kh, kw] · xp[ci, r + kh, c + kw]
-
-@inline(__always)
-func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
 
 @inline(__always)
 private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, lanes: Int) {
@@ -67,7 +64,7 @@ public func directConvolution3x3(padded xp: UnsafePointer<Float>, packedWeights 
                     for kh in 0..<3 {
                         let r = base + kh * wp
                         for kw in 0..<3 {
-                            let v0 = load8(r + kw), v1 = load8(r + kw + secondInput)
+                            let v0 = load(r, kw), v1 = load(r, kw + secondInput)
                             let q = q0 + (kh * 3 + kw) * 4
                             let w0 = SIMD8<Float>(repeating: q[0]), w1 = SIMD8<Float>(repeating: q[1])
                             let w2 = SIMD8<Float>(repeating: q[2]), w3 = SIMD8<Float>(repeating: q[3])

@@ -5,28 +5,21 @@ import Synchronization
 /// thread as worker 0.
 ///
 /// Dispatch's `concurrentPerform` would serve, but it turns its closure into a heap-allocated
-/// block on every call (measured: one allocation per parallel region), and a training step has
-/// hundreds of regions. Here a region hands the workers a pointer to its body on the caller's
-/// stack, so a steady-state step allocates nothing.
+/// block on every call, and a training step has hundreds of regions. Here a region hands the
+/// workers a pointer to its body on the caller's stack, so a steady-state step allocates nothing.
 ///
 /// Regions follow each other closely, so waiting threads spin on an atomic for up to 2 ms before
-/// they sleep on a condition variable. A sleeping thread on this VM takes tens of microseconds
-/// to wake, and the serial work between two regions of a training step, or a worker's last piece
-/// while the other waits, often outlasts a short spin. ResNet-56 training at 2 threads (perf
-/// stat, same build): about 400 sleeps per step with a 10 µs spin, 67 with 0.5 ms, 25 with 2 ms;
-/// images/s over four alternating runs, medians 129.5, 138.5 and 147.7. OpenMP runtimes spin
-/// for similar or longer times by default.
+/// they sleep on a condition variable: waking a sleeping thread on a virtual machine takes tens of
+/// microseconds, and the serial work between two regions of a training step, or a worker's last
+/// piece while the other waits, often outlasts a short spin. OpenMP runtimes spin for similar or
+/// longer times by default. BENCHMARKS.md has the measurements behind the 2 ms.
 ///
 /// Workers take a region's items in pieces when they are free, not in one fixed share each: on a
-/// shared machine one core is often slowed by other tenants (measured here: two threads of a pure
-/// multiply-add loop finishing up to 30% apart), and with fixed shares every region would wait
-/// for the slow one. Pieces shrink as the region runs out (guided self-scheduling, Polychronopoulos
-/// & Kuck 1987, OpenMP's `schedule(guided)`): each is a fraction of what is left, so the first are
-/// large (few takes) and the last small, and the worker that finishes first waits for at most a
-/// small piece. ResNet-56 training at 2 threads, measured in one process: with equal pieces (8
-/// per worker) the caller waited 16-25 ms per step for the other worker's last piece, mostly in
-/// the convolutions, and the other worker was idle 30-36 ms; with guided pieces (and Conv2d's
-/// smaller chunks) 11-12 and 20-25 ms.
+/// shared machine one core is often slowed by other tenants, and with fixed shares every region
+/// would wait for the slow one. Pieces shrink as the region runs out (guided self-scheduling,
+/// Polychronopoulos & Kuck 1987, OpenMP's `schedule(guided)`): each is a fraction of what is left,
+/// so the first are large (few takes) and the last small, and the worker that finishes first waits
+/// for at most a small piece.
 final class WorkerPool: @unchecked Sendable {
     let size: Int
     private let generation = Atomic<Int>(0)

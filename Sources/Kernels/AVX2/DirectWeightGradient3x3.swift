@@ -1,3 +1,5 @@
+import SuperConvKernelsPortable
+
 // The weight gradient of a 3x3, stride-1 "same" convolution, for CPUs with AVX2 and FMA:
 //   dw[o, ci, kh, kw] = Σ_image Σ_r,q  dy[o, r, q] · x[ci, r + kh − 1, q + kw − 1]
 // (x zero outside the image), a correlation of the output gradient with the input.
@@ -22,13 +24,8 @@
 // (`span` positions) adds only the true terms.
 
 @inline(__always)
-private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
-@inline(__always)
 private func add8(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>) {
-    store8(load8(p) + v, p)
+    store(load(p, 0) + v, p, 0)
 }
 
 /// Floats per position of a channels-last padded image: the channels rounded up to 8 lanes.
@@ -83,7 +80,7 @@ private func transpose8x8(_ source: UnsafePointer<Float>, stride sourceStride: I
                           into target: UnsafeMutablePointer<Float>, stride targetStride: Int,
                           affine: ChannelAffine?, firstChannel c: Int) {
     @inline(__always) func row(_ k: Int) -> SIMD8<Float> {
-        let v = load8(source + k * sourceStride)
+        let v = load(source, k * sourceStride)
         return affine.map { $0(v, channel: c + k) } ?? v
     }
     var v0 = row(0), v1 = row(1), v2 = row(2), v3 = row(3)
@@ -94,10 +91,10 @@ private func transpose8x8(_ source: UnsafePointer<Float>, stride sourceStride: I
         v0 = p0.evenHalf; v1 = p1.evenHalf; v2 = p2.evenHalf; v3 = p3.evenHalf
         v4 = p0.oddHalf; v5 = p1.oddHalf; v6 = p2.oddHalf; v7 = p3.oddHalf
     }
-    store8(v0, target); store8(v1, target + targetStride)
-    store8(v2, target + 2 * targetStride); store8(v3, target + 3 * targetStride)
-    store8(v4, target + 4 * targetStride); store8(v5, target + 5 * targetStride)
-    store8(v6, target + 6 * targetStride); store8(v7, target + 7 * targetStride)
+    store(v0, target, 0); store(v1, target + targetStride, 0)
+    store(v2, target + 2 * targetStride, 0); store(v3, target + 3 * targetStride, 0)
+    store(v4, target + 4 * targetStride, 0); store(v5, target + 5 * targetStride, 0)
+    store(v6, target + 6 * targetStride, 0); store(v7, target + 7 * targetStride, 0)
 }
 
 /// Adds the weight gradient of `images` consecutive images to dwt [Co][3][3][Cp], from their
@@ -125,9 +122,9 @@ public func directWeightGradient3x3(transposedInputs xt: UnsafePointer<Float>, p
                     let g1 = g0 + second, g2 = g0 + third
                     // x[·, kh − 1, −1]: the kw = 0 tap of the first pixel.
                     var input = xt + image * inputStride + (first + (kh - 1) * wp - 1) * cp + lane
-                    var x0 = load8(input), x1 = load8(input + cp)
+                    var x0 = load(input, 0), x1 = load(input, cp)
                     for p in 0..<span {
-                        let x2 = load8(input + 2 * cp)
+                        let x2 = load(input, 2 * cp)
                         var d = SIMD8<Float>(repeating: g0[p])
                         a00.addProduct(d, x0); a01.addProduct(d, x1); a02.addProduct(d, x2)
                         d = SIMD8<Float>(repeating: g1[p])

@@ -6,13 +6,19 @@
 /// The column matrix has C*K*K rows, one per (c, kh, kw), and B*L columns, one per
 /// (b, oh, ow): row r, column b*L + l holds the input pixel that kernel tap r sees at output
 /// position l of image b, or 0 in the padding.
-struct ConvolutionGeometry {
-    let channels: Int, height: Int, width: Int
-    let kernel: Int, stride: Int, padding: Int
-    var outputHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
-    var outputWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
-    var positions: Int { outputHeight * outputWidth }
-    var rows: Int { channels * kernel * kernel }
+public struct ConvolutionGeometry {
+    public let channels: Int, height: Int, width: Int
+    public let kernel: Int, stride: Int, padding: Int
+
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int, padding: Int) {
+        (self.channels, self.height, self.width) = (channels, height, width)
+        (self.kernel, self.stride, self.padding) = (kernel, stride, padding)
+    }
+
+    public var outputHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outputWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    public var positions: Int { outputHeight * outputWidth }
+    public var rows: Int { channels * kernel * kernel }
 
     /// The output columns x whose input column x·S − P + kw lies inside the image: [lo, hi).
     @inline(__always)
@@ -27,7 +33,7 @@ struct ConvolutionGeometry {
 }
 
 /// col[C*K*K, B*L] <- input[B, C, H, W]. Serial: callers parallelise over images.
-func im2col(_ input: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
+public func im2col(_ input: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
             into col: UnsafeMutablePointer<Float>) {
     let (oh, ow, l) = (g.outputHeight, g.outputWidth, g.positions)
     let imageSize = g.channels * g.height * g.width
@@ -62,7 +68,7 @@ func im2col(_ input: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
 
 /// output[B, C, H, W] = sum of col's entries over the taps that read each pixel (the adjoint of
 /// im2col). `output` is overwritten. Serial: callers parallelise over images.
-func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
+public func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry,
             into output: UnsafeMutablePointer<Float>) {
     let (oh, ow, l) = (g.outputHeight, g.outputWidth, g.positions)
     let planeSize = g.height * g.width

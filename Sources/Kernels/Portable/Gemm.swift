@@ -1,10 +1,10 @@
 import COpenBLAS
 
 /// C = alpha · op(A) · op(B) + beta · C on row-major matrices, where op(A) is m x k and op(B)
-/// is k x n. Single-threaded: OpenBLAS's own threading is kept at 1 (see `Threads`), and
-/// callers run independent products on the library's workers.
+/// is k x n. Single-threaded: the library keeps OpenBLAS's own threading at 1 and runs
+/// independent products on its own workers.
 @inline(__always)
-func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+public func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
            b: UnsafePointer<Float>, ldb: Int,
            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {

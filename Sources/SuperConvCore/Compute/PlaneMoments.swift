@@ -1,11 +1,12 @@
 import Glibc
+import SuperConvKernelsPortable
 
 /// The mean and the sum of squared deviations of every [image, channel] plane of an activation,
 /// from which batch norm combines its per-channel statistics.
 ///
-/// A convolution records them while each image's output is still in cache, so the batch norm
-/// that reads that output next skips a pass over it (`Conv2d.outputMoments`); a batch norm whose
-/// input arrives otherwise records them itself.
+/// A fused convolution records them while each image's output is still in cache, so the batch
+/// norm that reads that output next skips a pass over it; a batch norm on its own records them
+/// itself, with the same code, so both give the same statistics bit for bit.
 ///
 /// Per plane of L values with K its first value (within a few σ of the plane's mean, so that
 /// the shifted sums lose few digits, as the textbook Σx² − (Σx)²/L would on planes whose mean
@@ -18,12 +19,6 @@ final class PlaneMoments {
     private var means: UnsafeMutablePointer<Double>
     private var squaredDeviations: UnsafeMutablePointer<Double>
     private var capacity: Int
-    /// The tensor, and its shape, whose planes the last `record` calls described; nil once
-    /// `take(for:)` has used them, so that stale moments are never read for a changed tensor.
-    private var source: TensorIdentity?
-    /// Whether the reader uses batch statistics in inference mode too (`BatchNormInference.batch`);
-    /// otherwise a writer records only in training mode.
-    var neededInInference = false
 
     init() throws {
         capacity = 0
@@ -45,20 +40,9 @@ final class PlaneMoments {
         return (a.bindMemory(to: Double.self, capacity: count), b.bindMemory(to: Double.self, capacity: count))
     }
 
-    /// For a writer: forgets earlier records and, when the reader needs moments in `mode`, makes
-    /// room for the planes of `shape` and returns self to record into (nil otherwise, so that an
-    /// inference pass that does not need them neither computes nor stores them).
-    func prepareToRecord(_ shape: Shape, in mode: Mode) throws -> PlaneMoments? {
-        source = nil
-        guard mode == .training || neededInInference else { return nil }
-        try prepare(for: shape)
-        return self
-    }
-
-    /// Makes room for the planes of `shape`, forgetting earlier records; grows only when needed,
-    /// so a steady-state step allocates nothing.
+    /// Makes room for the planes of `shape`; grows only when needed, so a steady-state step
+    /// allocates nothing.
     func prepare(for shape: Shape) throws {
-        source = nil
         let planes = shape.n * shape.c
         guard planes > capacity else { return }
         let (grownMeans, grownDeviations) = try Self.allocate(planes)
@@ -75,23 +59,6 @@ final class PlaneMoments {
         let d = s1 / Double(count)
         means[index] = Double(shift) + d
         squaredDeviations[index] = max(0, s2 - s1 * d)
-    }
-
-    /// Says that the planes recorded since `prepare` are all of `tensor`'s, as it is now.
-    func finish(describing tensor: Tensor) {
-        source = TensorIdentity(tensor)
-    }
-
-    /// Whether the last records are of `tensor`, as `finish` left it.
-    func describe(_ tensor: Tensor) -> Bool {
-        source == TensorIdentity(tensor)
-    }
-
-    /// `describe(tensor)`, true at most once per record, since a reader may change the tensor
-    /// afterwards.
-    func take(for tensor: Tensor) -> Bool {
-        defer { source = nil }
-        return describe(tensor)
     }
 
     /// The mean and biased variance of `channel` over the `images` planes of `planeSize` values.
