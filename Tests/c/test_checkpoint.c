@@ -9,6 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "check.h"
+#include "../fixtures/checkpoint_v1_run.h"
+
+#ifndef FIXTURES
+#define FIXTURES "Tests/fixtures"
+#endif
 
 enum { SAMPLE = 3 * 8 * 8, N = 16, BEFORE = 4, AFTER = 7 };
 static const char *MODEL = "depth=8 variant=caffe input=3x8x8 classes=4 seed=11 dropout=0.2";
@@ -173,6 +178,31 @@ static void resume_with_loader(void) {
   sc_dataset_destroy(d);
 }
 
+/* A version-1 checkpoint (positional counters), committed with the transcript of what its run
+   did after the save (Tests/fixtures/make_checkpoint_v1.c): loaded by this library into a fresh
+   run, it continues bit-identically. */
+static void version_1_fixture(void) {
+  char expected[1024] = {0}, *actual = NULL;
+  size_t actual_len = 0;
+  FILE *f = fopen(FIXTURES "/checkpoint_v1_continuation.txt", "r");
+  CHECK(f != NULL, "cannot open %s", FIXTURES "/checkpoint_v1_continuation.txt");
+  if (!f) return;
+  CHECK(fread(expected, 1, sizeof expected - 1, f) > 0, "the transcript is empty");
+  fclose(f);
+  v1_run run = {0};
+  v1_data();
+  CHECK_OK(v1_create(&run));
+  CHECK_OK(sc_checkpoint_load(run.trainer, FIXTURES "/checkpoint_v1.h5"));
+  FILE *out = open_memstream(&actual, &actual_len);
+  CHECK_OK(v1_continue(&run, out));
+  fclose(out);
+  CHECK(strcmp(actual, expected) == 0, "the run resumed from the version-1 fixture differs; it gave\n%sinstead of\n%s",
+        actual, expected);
+  printf("version-1 fixture: loads and continues bit-identically to the run that saved it\n");
+  free(actual);
+  v1_destroy(&run);
+}
+
 static void copy_damaged(const char *from, const char *to, long truncate_to, long flip_at) {
   FILE *f = fopen(from, "rb");
   fseek(f, 0, SEEK_END);
@@ -317,6 +347,7 @@ int main(int argc, char **argv) {
   mkdir(dir, 0755);
   resume(argv[0]);
   resume_with_loader();
+  version_1_fixture();
   faults();
   char command[600];
   snprintf(command, sizeof command, "rm -rf %s", dir);
