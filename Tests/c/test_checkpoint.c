@@ -97,8 +97,10 @@ static void resume(const char *self) {
   sc_model *m = NULL;
   sc_trainer *t = NULL;
   make(&m, &t);
+  /* Attached at an odd iteration, so that a lost estimator start shifts its snapshots. */
+  step(t, 0);
   CHECK_OK(sc_trainer_attach_lr_estimator(t, "inc=2"));
-  for (int k = 0; k < BEFORE; k++) step(t, k);
+  for (int k = 1; k < BEFORE; k++) step(t, k);
   CHECK_OK(sc_checkpoint_save(t, mid));
   for (int k = BEFORE; k < BEFORE + AFTER; k++) step(t, k);
   CHECK_OK(sc_checkpoint_save(t, straight));
