@@ -15,24 +15,14 @@
 #define FIXTURES "Tests/fixtures"
 #endif
 
-enum { SAMPLE = 3 * 8 * 8, N = 16, BEFORE = 4, AFTER = 7 };
+/* Every run here trains on the data of the fixture's run (v1_x, v1_y). */
+enum { SAMPLE = V1_SAMPLE, N = V1_N, BEFORE = 4, AFTER = 7 };
 static const char *MODEL = "depth=8 variant=caffe input=3x8x8 classes=4 seed=11 dropout=0.2";
 static const char *TRAINER = "optimizer=nesterov weight_decay=0.0005";
 /* One cycle of 6 up, 6 down, annihilation to 12: the resume point (4) is before the peak (6),
    and the run after it crosses the peak and the start of the annihilation (12)? no: 4+7 = 11. */
 static const char *SCHEDULE = "policy=onecycle base_lr=0.05 max_lr=0.5 stepsize=5 max_iter=12 momentum=0.95,0.85";
 static char dir[256];
-static float x[N * SAMPLE];
-static int32_t y[N];
-
-static void data(void) {
-  uint64_t s = 5;
-  for (int i = 0; i < N * SAMPLE; i++) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    x[i] = (float)((s >> 40) * (1.0 / 16777216.0)) - 0.5f;
-  }
-  for (int i = 0; i < N; i++) y[i] = i % 4;
-}
 
 /* Batch k of the run: a rotation of the data, so that consecutive batches differ. */
 static void step(sc_trainer *t, int k) {
@@ -40,8 +30,8 @@ static void step(sc_trainer *t, int k) {
   static int32_t labels[8];
   for (int i = 0; i < 8; i++) {
     int j = (k * 3 + i) % N;
-    memcpy(batch + i * SAMPLE, x + j * SAMPLE, sizeof(float) * SAMPLE);
-    labels[i] = y[j];
+    memcpy(batch + i * SAMPLE, v1_x + j * SAMPLE, sizeof(float) * SAMPLE);
+    labels[i] = v1_y[j];
   }
   CHECK_OK(sc_trainer_step(t, batch, labels, 8, NULL, NULL));
 }
@@ -153,7 +143,7 @@ static void resume_with_loader(void) {
   char ckpt[512];
   path(ckpt, "loader.h5");
   sc_dataset *d = NULL;
-  CHECK_OK(sc_dataset_from_memory(x, y, N, "3x8x8", &d));
+  CHECK_OK(sc_dataset_from_memory(v1_x, v1_y, N, "3x8x8", &d));
   const char *loader_spec = "batch=4 seed=3 augment=flip";
   sc_model *m = NULL, *m2 = NULL;
   sc_trainer *t = NULL, *t2 = NULL;
@@ -192,7 +182,6 @@ static void version_1_fixture(void) {
   CHECK(fread(expected, 1, sizeof expected - 1, f) > 0, "the transcript is empty");
   fclose(f);
   v1_run run = {0};
-  v1_data();
   CHECK_OK(v1_create(&run));
   CHECK_OK(sc_checkpoint_load(run.trainer, FIXTURES "/checkpoint_v1.h5"));
   FILE *out = open_memstream(&actual, &actual_len);
@@ -343,7 +332,7 @@ static void faults(void) {
 }
 
 int main(int argc, char **argv) {
-  data();
+  v1_data();
   if (argc == 4 && strcmp(argv[1], "--resume") == 0) return resume_in_child(argv[2], argv[3]);
   snprintf(dir, sizeof dir, "/tmp/superconv-checkpoint-test-%d", (int)getpid());
   mkdir(dir, 0755);

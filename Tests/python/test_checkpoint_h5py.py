@@ -114,6 +114,15 @@ def rewrite(dataset, values):
     dataset.attrs["crc32"] = np.int64(zlib.crc32(np.ascontiguousarray(dataset[()], dtype=np.int64).tobytes()))
 
 
+def resave_fixture(lib, path):
+    """Loads the version-1 fixture into a fresh trainer and saves it at `path`."""
+    model, trainer = fresh_trainer(lib, FIXTURE_V1)
+    check(lib, lib.sc_checkpoint_load(trainer, str(FIXTURE_V1).encode()))
+    check(lib, lib.sc_checkpoint_save(trainer, str(path).encode()))
+    lib.sc_trainer_destroy(trainer)
+    lib.sc_model_destroy(model)
+
+
 def assert_load_fails(lib, path, needle):
     model, trainer = fresh_trainer(lib, FIXTURE_V1)
     check(lib, lib.sc_checkpoint_load(trainer, str(FIXTURE_V1).encode()))
@@ -131,12 +140,8 @@ def test_version_1_fixture_loads_and_saves_as_version_2_with_the_same_state(lib,
         counters = f["counters"][()]
     # Made by Tests/fixtures/make_checkpoint_v1.c: 5 iterations, the estimator attached at 1.
     assert counters[0] == 5 and counters[1] == 5 and counters[6] == 1
-    model, trainer = fresh_trainer(lib, FIXTURE_V1)
-    check(lib, lib.sc_checkpoint_load(trainer, str(FIXTURE_V1).encode()))
     resaved = tmp_path / "v2.h5"
-    check(lib, lib.sc_checkpoint_save(trainer, str(resaved).encode()))
-    lib.sc_trainer_destroy(trainer)
-    lib.sc_model_destroy(model)
+    resave_fixture(lib, resaved)
 
     def datasets(f):
         names = []
@@ -172,12 +177,8 @@ def test_an_unknown_format_version_is_rejected_naming_it_and_the_readable_ones(l
 @pytest.mark.parametrize("counter, value", [("iteration", -1), ("optimizer_steps", -1), ("estimator_start", -1),
                                             ("estimator_start", 6)])
 def test_impossible_counters_are_rejected_in_version_2(lib, tmp_path, counter, value):
-    model, trainer = fresh_trainer(lib, FIXTURE_V1)
-    check(lib, lib.sc_checkpoint_load(trainer, str(FIXTURE_V1).encode()))
     path = tmp_path / "v2.h5"
-    check(lib, lib.sc_checkpoint_save(trainer, str(path).encode()))
-    lib.sc_trainer_destroy(trainer)
-    lib.sc_model_destroy(model)
+    resave_fixture(lib, path)
     with h5py.File(path, "r+") as f:
         rewrite(f["trainer/" + counter], value)
     assert_load_fails(lib, path, "the counters in group 'trainer' are impossible")
