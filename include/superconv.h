@@ -666,10 +666,13 @@ sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const 
 /* Saves everything the trainer needs to continue bit-identically to an HDF5 file at `path`:
    every named tensor of its model under its PyTorch state_dict name (group "model"), Caffe's BN
    weights s ("model_state/bn_weight"), the optimizer's state ("optimizer/0", "optimizer/1", ...),
-   the iteration, the optimizer's step count and the dropout generator ("counters", int64), the
-   attached estimator's state ("estimator/..."), and as string attributes the format tag
-   ("superconv-checkpoint"), format_version ("1"), model_spec, trainer_spec, schedule_spec and
-   estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32").
+   the trainer's counters as int64 datasets ("trainer/iteration", "trainer/optimizer_steps",
+   "trainer/estimator_start" and the dropout generator's four words "trainer/dropout_rng_state"),
+   the attached estimator's state ("estimator/..."), and as string attributes the format tag
+   ("superconv-checkpoint"), format_version ("2"), model_spec, trainer_spec, schedule_spec and
+   estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32"). Version 1
+   held the same counters in one dataset "counters" (iteration, optimizer steps, the four
+   generator words, estimator start); sc_checkpoint_load and the other readers accept both.
    Atomic: the file is written under a temporary name in the same folder, flushed, fsynced and
    renamed over `path`, and the folder is fsynced; a failure or a kill at any moment leaves the
    previous file at `path` intact. When the trainer has trained from a loader
@@ -686,11 +689,13 @@ sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);
    tensors (same depth, variant, input and classes) and whose optimizer has the same kind of
    state. Restores weights, statistics, optimizer state, iteration, generator, schedule (as
    saved; the trainer spec's fixed lr and momentum when none was set) and the estimator.
-   Everything is read and checked first (format tag and version, each dataset's presence,
-   shape, type and checksum); on any problem the trainer is unchanged.
+   Everything is read and checked first (format tag and version 1 or 2, each dataset's presence,
+   shape, type and checksum, counters that no run can reach: negative, or an estimator start
+   after the iteration); on any problem the trainer is unchanged.
    Errors: SC_ERR_IO (cannot open), SC_ERR_FORMAT (not HDF5, damaged, truncated, another format
-   or version, or a dataset whose shape differs: the message names the dataset and both
-   shapes), SC_ERR_INVALID_ARGUMENT. */
+   or version: the message names the version found and those readable, impossible counters, or
+   a dataset whose shape differs: the message names the dataset and both shapes),
+   SC_ERR_INVALID_ARGUMENT. */
 sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
 
 /* A model for inference from a checkpoint: built from its model_spec, with its tensors. */

@@ -9,25 +9,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "check.h"
+#include "../fixtures/checkpoint_v1_run.h"
 
-enum { SAMPLE = 3 * 8 * 8, N = 16, BEFORE = 4, AFTER = 7 };
+#ifndef FIXTURES
+#define FIXTURES "Tests/fixtures"
+#endif
+
+/* Every run here trains on the data of the fixture's run (v1_x, v1_y). */
+enum { SAMPLE = V1_SAMPLE, N = V1_N, BEFORE = 4, AFTER = 7 };
 static const char *MODEL = "depth=8 variant=caffe input=3x8x8 classes=4 seed=11 dropout=0.2";
 static const char *TRAINER = "optimizer=nesterov weight_decay=0.0005";
 /* One cycle of 6 up, 6 down, annihilation to 12: the resume point (4) is before the peak (6),
    and the run after it crosses the peak and the start of the annihilation (12)? no: 4+7 = 11. */
 static const char *SCHEDULE = "policy=onecycle base_lr=0.05 max_lr=0.5 stepsize=5 max_iter=12 momentum=0.95,0.85";
 static char dir[256];
-static float x[N * SAMPLE];
-static int32_t y[N];
-
-static void data(void) {
-  uint64_t s = 5;
-  for (int i = 0; i < N * SAMPLE; i++) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    x[i] = (float)((s >> 40) * (1.0 / 16777216.0)) - 0.5f;
-  }
-  for (int i = 0; i < N; i++) y[i] = i % 4;
-}
 
 /* Batch k of the run: a rotation of the data, so that consecutive batches differ. */
 static void step(sc_trainer *t, int k) {
@@ -35,8 +30,8 @@ static void step(sc_trainer *t, int k) {
   static int32_t labels[8];
   for (int i = 0; i < 8; i++) {
     int j = (k * 3 + i) % N;
-    memcpy(batch + i * SAMPLE, x + j * SAMPLE, sizeof(float) * SAMPLE);
-    labels[i] = y[j];
+    memcpy(batch + i * SAMPLE, v1_x + j * SAMPLE, sizeof(float) * SAMPLE);
+    labels[i] = v1_y[j];
   }
   CHECK_OK(sc_trainer_step(t, batch, labels, 8, NULL, NULL));
 }
@@ -92,8 +87,10 @@ static void resume(const char *self) {
   sc_model *m = NULL;
   sc_trainer *t = NULL;
   make(&m, &t);
+  /* Attached at an odd iteration, so that a lost estimator start shifts its snapshots. */
+  step(t, 0);
   CHECK_OK(sc_trainer_attach_lr_estimator(t, "inc=2"));
-  for (int k = 0; k < BEFORE; k++) step(t, k);
+  for (int k = 1; k < BEFORE; k++) step(t, k);
   CHECK_OK(sc_checkpoint_save(t, mid));
   for (int k = BEFORE; k < BEFORE + AFTER; k++) step(t, k);
   CHECK_OK(sc_checkpoint_save(t, straight));
@@ -146,7 +143,7 @@ static void resume_with_loader(void) {
   char ckpt[512];
   path(ckpt, "loader.h5");
   sc_dataset *d = NULL;
-  CHECK_OK(sc_dataset_from_memory(x, y, N, "3x8x8", &d));
+  CHECK_OK(sc_dataset_from_memory(v1_x, v1_y, N, "3x8x8", &d));
   const char *loader_spec = "batch=4 seed=3 augment=flip";
   sc_model *m = NULL, *m2 = NULL;
   sc_trainer *t = NULL, *t2 = NULL;
@@ -171,6 +168,30 @@ static void resume_with_loader(void) {
   sc_trainer_destroy(t); sc_trainer_destroy(t2);
   sc_model_destroy(m); sc_model_destroy(m2);
   sc_dataset_destroy(d);
+}
+
+/* A version-1 checkpoint (positional counters), committed with the transcript of what its run
+   did after the save (Tests/fixtures/make_checkpoint_v1.c): loaded by this library into a fresh
+   run, it continues bit-identically. */
+static void version_1_fixture(void) {
+  char expected[1024] = {0}, *actual = NULL;
+  size_t actual_len = 0;
+  FILE *f = fopen(FIXTURES "/checkpoint_v1_continuation.txt", "r");
+  CHECK(f != NULL, "cannot open %s", FIXTURES "/checkpoint_v1_continuation.txt");
+  if (!f) return;
+  CHECK(fread(expected, 1, sizeof expected - 1, f) > 0, "the transcript is empty");
+  fclose(f);
+  v1_run run = {0};
+  CHECK_OK(v1_create(&run));
+  CHECK_OK(sc_checkpoint_load(run.trainer, FIXTURES "/checkpoint_v1.h5"));
+  FILE *out = open_memstream(&actual, &actual_len);
+  CHECK_OK(v1_continue(&run, out));
+  fclose(out);
+  CHECK(strcmp(actual, expected) == 0, "the run resumed from the version-1 fixture differs; it gave\n%sinstead of\n%s",
+        actual, expected);
+  printf("version-1 fixture: loads and continues bit-identically to the run that saved it\n");
+  free(actual);
+  v1_destroy(&run);
 }
 
 static void copy_damaged(const char *from, const char *to, long truncate_to, long flip_at) {
@@ -311,12 +332,13 @@ static void faults(void) {
 }
 
 int main(int argc, char **argv) {
-  data();
+  v1_data();
   if (argc == 4 && strcmp(argv[1], "--resume") == 0) return resume_in_child(argv[2], argv[3]);
   snprintf(dir, sizeof dir, "/tmp/superconv-checkpoint-test-%d", (int)getpid());
   mkdir(dir, 0755);
   resume(argv[0]);
   resume_with_loader();
+  version_1_fixture();
   faults();
   char command[600];
   snprintf(command, sizeof command, "rm -rf %s", dir);

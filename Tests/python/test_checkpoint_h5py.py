@@ -1,8 +1,12 @@
 """A checkpoint read by h5py, as a Python user without superconv would: a dict of numpy arrays
-keyed by the names a PyTorch state_dict uses, equal to what the C ABI reports."""
+keyed by the names a PyTorch state_dict uses, equal to what the C ABI reports, and the trainer's
+counters by name. Files edited with h5py show what loading accepts: version 1 and 2, nothing else,
+and no counters that no run can reach."""
 import ctypes
 import os
 import pathlib
+import shutil
+import zlib
 
 import h5py
 import numpy as np
@@ -10,6 +14,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LIBRARY = os.environ.get("SUPERCONV_LIBRARY", str(ROOT / ".build" / "release" / "libsuperconv.so"))
+FIXTURE_V1 = ROOT / "Tests" / "fixtures" / "checkpoint_v1.h5"
+SC_ERR_FORMAT = 4
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +27,8 @@ def lib():
     lib.sc_trainer_step.argtypes = [handle, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int32),
                                     ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
     lib.sc_checkpoint_save.argtypes = [handle, ctypes.c_char_p]
+    lib.sc_checkpoint_load.argtypes = [handle, ctypes.c_char_p]
+    lib.sc_trainer_iteration.argtypes = [handle, ctypes.POINTER(ctypes.c_int64)]
     lib.sc_model_param_count.argtypes = [handle, ctypes.POINTER(ctypes.c_int64)]
     lib.sc_model_param_info.argtypes = [handle, ctypes.c_int64, ctypes.POINTER(ctypes.c_char_p),
                                         ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int64 * 4)]
@@ -63,11 +71,15 @@ def test_checkpoint_reads_as_a_state_dict(lib, tmp_path):
 
     with h5py.File(path, "r") as f:
         assert f.attrs["format"].decode() == "superconv-checkpoint"
-        assert f.attrs["format_version"].decode() == "1"
+        assert f.attrs["format_version"].decode() == "2"
         assert f.attrs["model_spec"].decode() == lib.sc_model_spec(model).decode()
         state_dict = {name: f["model"][name][()] for name in f["model"]}
         assert len(f["optimizer"]) == 2 * sum(1 for n in state_dict if "running" not in n)  # adam: m and v
-        assert f["counters"][0] == 2  # iteration
+        assert f["trainer/iteration"][()] == 2
+        assert f["trainer/optimizer_steps"][()] == 2
+        assert f["trainer/estimator_start"][()] == 0
+        assert f["trainer/dropout_rng_state"].shape == (4,) and f["trainer/dropout_rng_state"].dtype == np.int64
+        assert "counters" not in f
 
     assert set(state_dict) == set(expected)
     assert "layer2.0.bn1.running_mean" in state_dict and "fc.weight" in state_dict
@@ -78,3 +90,106 @@ def test_checkpoint_reads_as_a_state_dict(lib, tmp_path):
 
     lib.sc_trainer_destroy(trainer)
     lib.sc_model_destroy(model)
+
+
+def fresh_trainer(lib, checkpoint):
+    """A new model and trainer of the checkpoint's specs."""
+    with h5py.File(checkpoint, "r") as f:
+        model_spec, trainer_spec = f.attrs["model_spec"], f.attrs["trainer_spec"]
+    model, trainer = ctypes.c_void_p(), ctypes.c_void_p()
+    check(lib, lib.sc_model_create(model_spec, ctypes.byref(model)))
+    check(lib, lib.sc_trainer_create(model, trainer_spec, ctypes.byref(trainer)))
+    return model, trainer
+
+
+def iteration(lib, trainer):
+    value = ctypes.c_int64()
+    check(lib, lib.sc_trainer_iteration(trainer, ctypes.byref(value)))
+    return value.value
+
+
+def rewrite(dataset, values):
+    """Replaces an int64 dataset's values and its checksum, as a deliberate edit would."""
+    dataset[()] = values
+    dataset.attrs["crc32"] = np.int64(zlib.crc32(np.ascontiguousarray(dataset[()], dtype=np.int64).tobytes()))
+
+
+def resave_fixture(lib, path):
+    """Loads the version-1 fixture into a fresh trainer and saves it at `path`."""
+    model, trainer = fresh_trainer(lib, FIXTURE_V1)
+    check(lib, lib.sc_checkpoint_load(trainer, str(FIXTURE_V1).encode()))
+    check(lib, lib.sc_checkpoint_save(trainer, str(path).encode()))
+    lib.sc_trainer_destroy(trainer)
+    lib.sc_model_destroy(model)
+
+
+def assert_load_fails(lib, path, needle):
+    model, trainer = fresh_trainer(lib, FIXTURE_V1)
+    check(lib, lib.sc_checkpoint_load(trainer, str(FIXTURE_V1).encode()))
+    assert lib.sc_checkpoint_load(trainer, str(path).encode()) == SC_ERR_FORMAT
+    message = lib.sc_last_error().decode()
+    assert needle in message, message
+    assert iteration(lib, trainer) == 5, "a failed load changed the trainer"
+    lib.sc_trainer_destroy(trainer)
+    lib.sc_model_destroy(model)
+
+
+def test_version_1_fixture_loads_and_saves_as_version_2_with_the_same_state(lib, tmp_path):
+    with h5py.File(FIXTURE_V1, "r") as f:
+        assert f.attrs["format_version"].decode() == "1", "the fixture must stay a version-1 file"
+        counters = f["counters"][()]
+    # Made by Tests/fixtures/make_checkpoint_v1.c: 5 iterations, the estimator attached at 1.
+    assert counters[0] == 5 and counters[1] == 5 and counters[6] == 1
+    resaved = tmp_path / "v2.h5"
+    resave_fixture(lib, resaved)
+
+    def datasets(f):
+        names = []
+        f.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        return set(names)
+
+    # A loaded loader position waits in the trainer for a loader and is saved again only once one
+    # has taken it; Tests/c/test_checkpoint.c's transcript shows the fixture's position is used.
+    loader_parts = {"loader_position", "normalization/mean", "normalization/inverse_std"}
+    with h5py.File(FIXTURE_V1, "r") as old, h5py.File(resaved, "r") as new:
+        assert new.attrs["format_version"].decode() == "2"
+        unchanged = set(old.attrs) - {"format_version", "loader_spec"}
+        assert {k: old.attrs[k] for k in unchanged} == {k: new.attrs[k] for k in unchanged}
+        state = datasets(old) - {"counters"} - loader_parts
+        assert state == datasets(new) - {name for name in datasets(new) if name.startswith("trainer/")}
+        assert {"estimator/latest", "optimizer/0", "model/fc.weight", "model_state/bn_weight"} <= state
+        for name in state:
+            assert old[name][()].tobytes() == new[name][()].tobytes(), name
+        assert new["trainer/iteration"][()] == counters[0]
+        assert new["trainer/optimizer_steps"][()] == counters[1]
+        assert list(new["trainer/dropout_rng_state"][()]) == list(counters[2:6])
+        assert new["trainer/estimator_start"][()] == counters[6]
+
+
+def test_an_unknown_format_version_is_rejected_naming_it_and_the_readable_ones(lib, tmp_path):
+    path = tmp_path / "v3.h5"
+    shutil.copy(FIXTURE_V1, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = np.bytes_(b"3")
+    assert_load_fails(lib, path, "format version '3' is not supported; this library reads versions 1 and 2")
+
+
+@pytest.mark.parametrize("counter, value", [("iteration", -1), ("optimizer_steps", -1), ("estimator_start", -1),
+                                            ("estimator_start", 6)])
+def test_impossible_counters_are_rejected_in_version_2(lib, tmp_path, counter, value):
+    path = tmp_path / "v2.h5"
+    resave_fixture(lib, path)
+    with h5py.File(path, "r+") as f:
+        rewrite(f["trainer/" + counter], value)
+    assert_load_fails(lib, path, "the counters in group 'trainer' are impossible")
+
+
+@pytest.mark.parametrize("position, value", [(0, -1), (1, -1), (6, -1), (6, 6)])
+def test_impossible_counters_are_rejected_in_version_1(lib, tmp_path, position, value):
+    path = tmp_path / "v1.h5"
+    shutil.copy(FIXTURE_V1, path)
+    with h5py.File(path, "r+") as f:
+        counters = f["counters"][()]
+        counters[position] = value
+        rewrite(f["counters"], counters)
+    assert_load_fails(lib, path, "the counters in dataset 'counters' are impossible")

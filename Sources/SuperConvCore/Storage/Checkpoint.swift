@@ -2,14 +2,14 @@ import Glibc
 
 /// Checkpoints in HDF5: everything a trainer needs to continue bit-identically.
 ///
-/// Layout (format "superconv-checkpoint", version 1):
+/// Layout (format "superconv-checkpoint", version 2):
 ///   attributes  format, format_version, model_spec, trainer_spec, schedule_spec (empty: the
 ///               trainer spec's lr and momentum), estimator_spec (empty: none)
 ///   model/<name>          every named tensor under its PyTorch state_dict name, float32
 ///   model_state/bn_weight Caffe's accumulated weight s of each BatchNorm, in model order
 ///   optimizer/<i>         the optimizer's state tensors, in order (velocities, moments)
-///   counters              int64: iteration, optimizer steps, the four words of the dropout
-///                         generator, estimator start
+///   trainer/iteration, trainer/optimizer_steps, trainer/estimator_start   int64 scalars
+///   trainer/dropout_rng_state   int64 [4]: the dropout generator's state words
 ///   estimator/previous, estimator/latest   the estimator's last two snapshots (when attached)
 ///   estimator/values      int64: observations, and the bit patterns of smoothed and raw
 ///   loader_position       int64: epoch and batch that the training loader returns next, with
@@ -17,13 +17,18 @@ import Glibc
 ///   normalization/mean, normalization/inverse_std   that loader's input statistics (when it
 ///                         normalises), so that data can be prepared the same way later
 ///
+/// Version 1 differs only in the counters: one int64 dataset `counters` holding iteration,
+/// optimizer steps, the four generator words and estimator start, in that order. Loading reads
+/// both versions; saving writes version 2.
+///
 /// Saving writes a temporary file in the same folder, flushes and fsyncs it, renames it over the
 /// target and fsyncs the folder: a failure or a kill at any moment leaves the previous file.
 /// Loading checks the format and every dataset's presence, shape and type before anything is
 /// applied; on any mismatch the trainer is unchanged.
 public enum Checkpoint {
     static let format = "superconv-checkpoint"
-    static let version = "1"
+    static let version = "2"
+    static let readableVersions = ["1", "2"]
 
     public static func save(_ trainer: Trainer, to path: String) throws {
         try AtomicFile.write(path) { try write(trainer, to: $0) }
@@ -62,10 +67,11 @@ public enum Checkpoint {
             try file.write("optimizer/\(i)", floats: tensor.data, shape: [tensor.count])
         }
         let rng = trainer.model.random.generator.state
-        try file.write("counters", integers: [Int64(trainer.iteration), Int64(trainer.optimizer.steps),
-                                              Int64(bitPattern: rng.0), Int64(bitPattern: rng.1),
-                                              Int64(bitPattern: rng.2), Int64(bitPattern: rng.3),
-                                              Int64(trainer.estimatorStart)])
+        try file.group("trainer")
+        try file.write("trainer/iteration", integer: Int64(trainer.iteration))
+        try file.write("trainer/optimizer_steps", integer: Int64(trainer.optimizer.steps))
+        try file.write("trainer/dropout_rng_state", integers: [rng.0, rng.1, rng.2, rng.3].map { Int64(bitPattern: $0) })
+        try file.write("trainer/estimator_start", integer: Int64(trainer.estimatorStart))
         if let estimator = trainer.estimator {
             try file.group("estimator")
             try estimator.previous.withUnsafeBufferPointer {
@@ -80,16 +86,54 @@ public enum Checkpoint {
         }
     }
 
-    /// Opens a checkpoint and checks its format tag and version.
+    /// Opens a checkpoint and checks its format tag and that its version is readable.
     static func openChecked(_ path: String) throws -> HDF5File {
         let file = try HDF5File.open(path)
         let tag = try file.attribute("format")
         guard tag == format else { throw SuperConvError.format("\(path): format is '\(tag)', expected '\(format)'") }
         let found = try file.attribute("format_version")
-        guard found == version else {
-            throw SuperConvError.format("\(path): format version \(found); this library reads version \(version)")
+        guard readableVersions.contains(found) else {
+            throw SuperConvError.format("\(path): format version '\(found)' is not supported; this library reads versions "
+                                        + readableVersions.joined(separator: " and "))
         }
         return file
+    }
+
+    struct Counters {
+        var iteration: Int
+        var optimizerSteps: Int
+        var random: RandomGenerator
+        var estimatorStart: Int
+    }
+
+    /// The trainer's counters, by name (version 2) or by position (version 1), checked for
+    /// values no training run can reach.
+    static func readCounters(_ file: HDF5File) throws -> Counters {
+        let counters: Counters
+        let source: String
+        if try file.attribute("format_version") == "1" {
+            let values = try file.readIntegers("counters", count: 7)
+            counters = Counters(iteration: Int(values[0]), optimizerSteps: Int(values[1]),
+                                random: generator(Array(values[2..<6])), estimatorStart: Int(values[6]))
+            source = "dataset 'counters'"
+        } else {
+            counters = Counters(iteration: Int(try file.readInteger("trainer/iteration")),
+                                optimizerSteps: Int(try file.readInteger("trainer/optimizer_steps")),
+                                random: generator(try file.readIntegers("trainer/dropout_rng_state", count: 4)),
+                                estimatorStart: Int(try file.readInteger("trainer/estimator_start")))
+            source = "group 'trainer'"
+        }
+        guard counters.iteration >= 0, counters.optimizerSteps >= 0, counters.estimatorStart >= 0,
+              counters.estimatorStart <= counters.iteration else {
+            throw SuperConvError.format("\(file.path): the counters in \(source) are impossible: iteration \(counters.iteration), "
+                                        + "optimizer steps \(counters.optimizerSteps), estimator start \(counters.estimatorStart)")
+        }
+        return counters
+    }
+
+    private static func generator(_ words: [Int64]) -> RandomGenerator {
+        RandomGenerator(state: (UInt64(bitPattern: words[0]), UInt64(bitPattern: words[1]),
+                                UInt64(bitPattern: words[2]), UInt64(bitPattern: words[3])))
     }
 
     /// Makes `loader` normalise with the statistics of the loader the checkpoint's trainer last
@@ -154,10 +198,7 @@ public enum Checkpoint {
         if file.exists("optimizer/\(trainer.optimizer.state.count)") {
             throw SuperConvError.format("\(path): the checkpoint's optimizer has more state than this trainer's (\(trainer.configuration.optimizer.kind.rawValue))")
         }
-        let counters = try file.readIntegers("counters", count: 7)
-        guard counters[0] >= 0, counters[1] >= 0, counters[6] >= 0, counters[6] <= counters[0] else {
-            throw SuperConvError.format("\(path): dataset 'counters' holds impossible values \(counters)")
-        }
+        let counters = try readCounters(file)
         let scheduleText = try file.attribute("schedule_spec")
         let schedule = scheduleText.isEmpty ? nil : try ScheduleConfiguration(spec: scheduleText)
         let estimatorText = try file.attribute("estimator_spec")
@@ -191,17 +232,16 @@ public enum Checkpoint {
             loaderPosition = (loaderText, Int(position[0]), Int(position[1]))
         }
         // Everything is read and checked: apply.
-        let rng = RandomGenerator(state: (UInt64(bitPattern: counters[2]), UInt64(bitPattern: counters[3]),
-                                          UInt64(bitPattern: counters[4]), UInt64(bitPattern: counters[5])))
         let fixed = FixedSchedule(learningRate: Double(trainer.configuration.learningRate),
                                   momentum: Double(trainer.configuration.momentum))
         trainer.restoreState(TrainerState(tensors: tensors, statisticsWeights: weights, optimizerState: optimizerState,
-                                          optimizerSteps: Int(counters[1]), random: rng, iteration: Int(counters[0]),
+                                          optimizerSteps: counters.optimizerSteps, random: counters.random,
+                                          iteration: counters.iteration,
                                           schedule: schedule?.schedule ?? fixed, estimator: nil))
         trainer.scheduleSpec = schedule?.spec.normalized
         trainer.pendingLoaderPosition = loaderPosition
         if let (config, state) = estimator {
-            trainer.restoreEstimator(config, state, start: Int(counters[6]))
+            trainer.restoreEstimator(config, state, start: counters.estimatorStart)
         } else {
             trainer.estimatorConfiguration = nil
         }

@@ -2,11 +2,11 @@ import CHDF5
 import CZlib
 import Glibc
 
-/// A thin, checked layer over the HDF5 C API for checkpoints: float32 and int64 datasets under
-/// slash-separated paths, string attributes on the root. Every dataset carries a CRC-32 of its
-/// bytes (attribute "crc32"), so flipped bits in the data are caught, not loaded. Reading
-/// validates presence, rank, shape, type and checksum before it hands anything back, and every
-/// failure names the file and the dataset.
+/// A thin, checked layer over the HDF5 C API for checkpoints: float32 and int64 datasets (int64
+/// also as scalars) under slash-separated paths, string attributes on the root. Every dataset
+/// carries a CRC-32 of its bytes (attribute "crc32"), so flipped bits in the data are caught,
+/// not loaded. Reading validates presence, rank, shape, type and checksum before it hands
+/// anything back, and every failure names the file and the dataset.
 final class HDF5File {
     /// HDF5's error stack of the last failed call on this thread, as "; HDF5: a; b" (printing
     /// to stderr is off, so this is where its diagnosis goes).
@@ -73,10 +73,16 @@ final class HDF5File {
         try integers.withUnsafeBytes { try write(name, type: sc_h5t_native_int64(), data: $0.baseAddress!, shape: [integers.count]) }
     }
 
+    /// A scalar dataset, which h5py reads as a plain number.
+    func write(_ name: String, integer: Int64) throws {
+        try withUnsafeBytes(of: integer) { try write(name, type: sc_h5t_native_int64(), data: $0.baseAddress!, shape: []) }
+    }
+
+    /// `shape` [] makes a scalar dataset.
     private func write(_ name: String, type: hid_t, data: UnsafeRawPointer, shape: [Int]) throws {
         let bytes = shape.reduce(1, *) * Int(H5Tget_size(type))
         var dims = shape.map { hsize_t($0) }
-        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
+        let space = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), &dims, nil)
         defer { H5Sclose(space) }
         let dataset = H5Dcreate2(id, name, type, space, sc_h5p_default(), sc_h5p_default(), sc_h5p_default())
         guard dataset >= 0 else { throw SuperConvError.io("\(path): cannot create dataset '\(name)'") }
@@ -163,7 +169,16 @@ final class HDF5File {
         return values
     }
 
-    /// The shape of a dataset, or a format error naming it.
+    /// Reads a scalar int64 dataset.
+    func readInteger(_ name: String) throws -> Int64 {
+        var value: Int64 = 0
+        try withUnsafeMutableBytes(of: &value) {
+            try read(name, expecting: [], typeClass: H5T_INTEGER, memoryType: sc_h5t_native_int64(), into: $0.baseAddress!)
+        }
+        return value
+    }
+
+    /// The shape of a dataset ([] for a scalar), or a format error naming it.
     func shape(_ name: String) throws -> [Int] {
         guard exists(name) else { throw SuperConvError.format("\(path): dataset '\(name)' is missing") }
         let dataset = H5Dopen2(id, name, sc_h5p_default())
