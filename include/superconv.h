@@ -86,6 +86,8 @@
 extern "C" {
 #endif
 
+/* The one place the version is written: Package.swift and the Makefile read these lines, and
+   the tests fail when a copy (sc_version(), sc_abi_version(), the Python package's) differs. */
 #define SC_VERSION_MAJOR 0
 #define SC_VERSION_MINOR 1
 #define SC_VERSION_PATCH 0

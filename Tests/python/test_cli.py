@@ -40,10 +40,11 @@ def error_line(result):
     return lines[0]
 
 
-def test_info_names_the_library_threads_and_blas():
+def test_info_names_the_library_threads_and_blas(header_version):
     result = run("info", "--threads", "1")
     assert result.returncode == 0
-    assert "superconv 0.1.0 (ABI 1)" in result.stdout
+    version, abi = header_version
+    assert f"superconv {version} (ABI {abi})" in result.stdout
     assert "threads   1" in result.stdout and "OpenBLAS" in result.stdout
 
 
