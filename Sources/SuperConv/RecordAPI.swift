@@ -1,10 +1,5 @@
 import SuperConvCore
 
-let recordSchema = SpecSchema(subject: "record", keys: [
-    .init("flush_every", "100", "steps between rewrites of the run file (evaluations always rewrite it)"),
-    .init("append", "0", "1: keep the file's rows up to the trainer's iteration (continuing a resumed run)"),
-])
-
 @_cdecl("sc_trainer_record")
 public func sc_trainer_record(_ t: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ spec: UnsafePointer<CChar>?) -> Int32 {
     exported("sc_trainer_record") {
@@ -16,7 +11,7 @@ public func sc_trainer_record(_ t: OpaquePointer?, _ path: UnsafePointer<CChar>?
             if let failure = current.failure { throw failure }
         }
         guard let path else { return }
-        let parsed = try recordSchema.parse(specText(spec))
+        let parsed = try RunRecorder.schema.parse(specText(spec))
         let append = try parsed.choice("append", ["0", "1"]) == "1"
         let recorder = try RunRecorder(path: try pathArgument(path),
                                        flushEvery: try parsed.int("flush_every", in: 1...Int(Int32.max)),
