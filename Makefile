@@ -89,8 +89,10 @@ bench: $(OUT)/train_throughput $(OUT)/loader_throughput $(OUT)/parallel_ceiling
 
 # Installs the library (with its SONAME links), the header and superconv.pc under PREFIX.
 PREFIX ?= /usr/local
-ABI := 1
-VERSION := 0.1.0
+# The version is written once, in the header's SC_VERSION_* and SC_ABI_VERSION lines.
+header_define = $(shell sed -n 's/^.define SC_$(1) \([0-9]*\)$$/\1/p' include/superconv.h)
+ABI := $(call header_define,ABI_VERSION)
+VERSION := $(call header_define,VERSION_MAJOR).$(call header_define,VERSION_MINOR).$(call header_define,VERSION_PATCH)
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libsuperconv.so.$(VERSION)

@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
-// ABI version: the SONAME suffix, SC_ABI_VERSION in include/superconv.h and sc_abi_version() agree.
-let abiVersion = "1"
+// The SONAME suffix is SC_ABI_VERSION of include/superconv.h, where the version is written once.
+let abiVersion = try! String(contentsOfFile: "\(Context.packageDirectory)/include/superconv.h", encoding: .utf8)
+    .split(separator: "\n").first { $0.hasPrefix("#define SC_ABI_VERSION ") }!.split(separator: " ")[2]
 
 // The shared library links the Swift runtime statically and exports only sc_* (see docs/ARCHITECTURE.md).
 let sharedLibraryLinkerFlags: [String] = [

@@ -55,7 +55,10 @@
  *   repeated keys and out-of-range values are SC_ERR_INVALID_ARGUMENT, and the message names
  *   the key (and lists the valid keys). sc_<object>_spec returns the normalised spec: every key,
  *   defaults filled in, in a fixed order. New options arrive as new keys, never as new
- *   signatures.
+ *   signatures. Each create function lists its keys under "Spec keys and defaults:", one
+ *   key=default a line, indented five spaces, with its meaning after it (where a key such as
+ *   policy= selects a variant, the line lists that variant's keys); a test holds these tables to
+ *   the library's schemas.
  *
  * Buffers.  The caller owns every buffer it passes; the library copies what it keeps and never
  *   retains a caller's pointer past the call. Each buffer comes with its length in elements,
@@ -86,6 +89,8 @@
 extern "C" {
 #endif
 
+/* The one place the version is written: Package.swift and the Makefile read these lines, and
+   the tests fail when a copy (sc_version(), sc_abi_version(), the Python package's) differs. */
 #define SC_VERSION_MAJOR 0
 #define SC_VERSION_MINOR 1
 #define SC_VERSION_PATCH 0
@@ -106,6 +111,21 @@ typedef enum sc_status {
   SC_ERR_INTERNAL = 9,         /* a bug in superconv; please report it with the message */
   SC_INTERRUPTED = 10          /* a long call stopped early at sc_trainer_interrupt's request */
 } sc_status;
+
+/* ---------------------------------------------------------------------------------------------
+ * Handles
+ * ------------------------------------------------------------------------------------------- */
+
+/* Opaque handles, one type per object; each section below is in lifecycle order: create,
+   configure, use, query, destroy. */
+typedef struct sc_model sc_model;
+typedef struct sc_trainer sc_trainer;
+typedef struct sc_schedule sc_schedule;
+typedef struct sc_dataset sc_dataset;
+typedef struct sc_loader sc_loader;
+typedef struct sc_range_test sc_range_test;
+typedef struct sc_lr_estimator sc_lr_estimator;
+typedef struct sc_optimizer sc_optimizer;
 
 /* ---------------------------------------------------------------------------------------------
  * Library
@@ -155,10 +175,8 @@ int sc_get_num_threads(void);
  * Models: CIFAR ResNets of depth 6n+2
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct sc_model sc_model;
-
 /* Creates a ResNet from a spec and initialises it from its seed (MSRA normal weights, zero
-   biases, BN scale 1 and shift 0, running mean 0 and variance 1). Keys and defaults:
+   biases, BN scale 1 and shift 0, running mean 0 and variance 1). Spec keys and defaults:
      depth=20        6n+2: 20, 32, 44, 56, 110, ... (8 to 1202)
      variant=caffe   caffe: the paper's Caffe network — convolutions with biases (learning-rate
                        multiplier 2, no weight decay, as the fc bias), downsampling block whose
@@ -184,13 +202,15 @@ typedef struct sc_model sc_model;
    SC_ERR_OUT_OF_MEMORY. */
 sc_status sc_model_create(const char *spec, sc_model **out);
 
-/* Releases a model. NULL and dead handles are ignored. Trainers created on the model must be
-   destroyed first; a trainer whose model was destroyed returns SC_ERR_STATE. */
-void sc_model_destroy(sc_model *m);
+/* A model for inference from a checkpoint: built from its model_spec, with its tensors. */
+sc_status sc_model_create_from_checkpoint(const char *path, sc_model **out);
 
-/* The model's normalised spec: every key, defaults filled in. Owned by the model, valid until
-   it is destroyed. NULL (and sc_last_error set) if m is not a live model. */
-const char *sc_model_spec(const sc_model *m);
+/* Turns per-part timing of the model's training steps on (enabled != 0) or off, and zeroes what
+   was measured. While on, every layer's forward and backward (named as in the state_dict, plus
+   relu, add, shortcut, widen, pool, dropout), and the trainers' loss, finite check, gradient
+   zeroing and optimizer update are timed with the monotonic clock; the cost is two clock
+   reads per part. Profile training steps only: evaluations add to the forward times. */
+sc_status sc_model_set_profiling(sc_model *m, int enabled);
 
 /* Inference-mode forward pass of n samples: writes n*classes logits (row per sample) to
    `logits`, whose length logits_len must be exactly n*classes. x holds n samples of C*H*W
@@ -198,6 +218,17 @@ const char *sc_model_spec(const sc_model *m);
    normalised with its own statistics). Changes no parameter or statistic.
    Errors: SC_ERR_INVALID_ARGUMENT (NULL pointer, n < 1), SC_ERR_SHAPE (logits_len). */
 sc_status sc_model_forward(sc_model *m, const float *x, int64_t n, float *logits, int64_t logits_len);
+
+/* Replaces the named tensor's values with `in` (copied); len must equal its element count.
+   Values must be finite, and variances non-negative; otherwise nothing changes. BN running
+   statistics set this way are what inference uses.
+   Errors: SC_ERR_INVALID_ARGUMENT (unknown name, NULL, non-finite or negative variance),
+   SC_ERR_SHAPE (len). */
+sc_status sc_model_param_set(sc_model *m, const char *name, const float *in, int64_t len);
+
+/* The model's normalised spec: every key, defaults filled in. Owned by the model, valid until
+   it is destroyed. NULL (and sc_last_error set) if m is not a live model. */
+const char *sc_model_spec(const sc_model *m);
 
 /* The number of named tensors: trainable parameters and BN running statistics. */
 sc_status sc_model_param_count(const sc_model *m, int64_t *count);
@@ -214,31 +245,180 @@ sc_status sc_model_param_info(const sc_model *m, int64_t index, const char **nam
    Errors: SC_ERR_INVALID_ARGUMENT (unknown name, NULL), SC_ERR_SHAPE (len). */
 sc_status sc_model_param_get(const sc_model *m, const char *name, float *out, int64_t len);
 
-/* Replaces the named tensor's values with `in` (copied); len must equal its element count.
-   Values must be finite, and variances non-negative; otherwise nothing changes. BN running
-   statistics set this way are what inference uses.
-   Errors: SC_ERR_INVALID_ARGUMENT (unknown name, NULL, non-finite or negative variance),
-   SC_ERR_SHAPE (len). */
-sc_status sc_model_param_set(sc_model *m, const char *name, const float *in, int64_t len);
-
-/* Turns per-part timing of the model's training steps on (enabled != 0) or off, and zeroes what
-   was measured. While on, every layer's forward and backward (named as in the state_dict, plus
-   relu, add, shortcut, widen, pool, dropout), and the trainers' loss, finite check, gradient
-   zeroing and optimizer update are timed with the monotonic clock; the cost is two clock
-   reads per part. Profile training steps only: evaluations add to the forward times. */
-sc_status sc_model_set_profiling(sc_model *m, int enabled);
-
 /* The profile since sc_model_set_profiling as text: milliseconds per training step, forward
    and backward, for every part and then per kind of part (conv, bn, relu, ...) with its share
    of the total. The string is owned by the model and valid until the next call of this
    function on it or its destruction. */
 sc_status sc_model_profile(sc_model *m, const char **report);
 
+/* Releases a model. NULL and dead handles are ignored. Trainers created on the model must be
+   destroyed first; a trainer whose model was destroyed returns SC_ERR_STATE. */
+void sc_model_destroy(sc_model *m);
+
 /* ---------------------------------------------------------------------------------------------
- * Trainers: SGD with momentum on a model
+ * Schedules: learning rate and momentum as functions of the iteration
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct sc_trainer sc_trainer;
+/* Creates a schedule: a pure function from the iteration (0-based: the iteration whose update
+   the values drive) to a learning rate and a momentum. `policy` selects the formula and the
+   valid keys. Past the end of a policy with an end, the final values are held (never an
+   error, never a reflection). Defaults follow the paper's recipes. Spec keys and defaults:
+     every policy:           warmup=0 (the first N learning rates scaled by (it+1)/N)
+     policy=fixed            base_lr=0.1 momentum=0.9
+     policy=step             lr = base_lr * gamma^floor(it/stepsize); base_lr=0.1 gamma=0.1 stepsize=5000
+                               momentum=0.9
+     policy=multistep        lr = base_lr * gamma^(number of stepvalues <= it)  (the paper's PC-LR);
+                               base_lr=0.35 gamma=0.1 stepvalues=50000,70000 momentum=0.9
+     policy=exp              lr = base_lr * gamma^it; base_lr=0.1 gamma=0.9999 momentum=0.9
+     policy=poly             lr = base_lr * (1 - it/max_iter)^power; base_lr=0.1 power=1 max_iter=10000
+                               momentum=0.9
+     policy=triangular       Smith's CLR: cycle = floor(1 + it/(2*stepsize)),
+     policy=triangular2        x = |it/stepsize - 2*cycle + 1|,
+     policy=exp_range          lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) * scale, scale 1,
+                               1/2^(cycle-1) or gamma^it; base_lr=0.1 max_lr=3 stepsize=5000
+                               stepsize_down=0 (0: symmetric; else PyTorch CyclicLR's asymmetric
+                               cycle) gamma=0.99994 max_iter=0 (0: cycles forever; else held from
+                               max_iter on) momentum=0.9 (or high,low: cycled against the lr)
+     policy=onecycle         Smith's 1cycle, linear: base_lr -> max_lr over stepsize, back over
+                               stepsize, then down to annihilation*base_lr at max_iter (here a
+                               tenth of the run); base_lr=0.1 max_lr=3 stepsize=5000 max_iter=11000
+                               annihilation=0.001 momentum=0.95,0.85
+     policy=onecycle_cosine  PyTorch's OneCycleLR: max_lr=3 total_steps=10000 pct_start=0.3
+                               div=25 final_div=10000 three_phase=0 anneal=cos (or linear)
+                               momentum=0.95,0.85 (one value: no momentum cycling)
+     policy=sgdr             cosine annealing with warm restarts: base_lr=0.1 t0=1000 t_mult=1
+                               eta_min=0 momentum=0.9
+     policy=linear_ramp      range test sweep, lr = base_lr + (max_lr - base_lr)*it/max_iter;
+                               base_lr=0 max_lr=3 max_iter=5000 momentum=0.9
+     policy=exp_ramp         lr = base_lr * (max_lr/base_lr)^(it/max_iter); base_lr=1e-05
+                               max_lr=10 max_iter=5000 momentum=0.9
+   Errors: SC_ERR_INVALID_ARGUMENT for an unknown policy or key, a non-positive step size,
+   max_lr < base_lr, non-increasing stepvalues, momentum outside [0, 1), ... (the message names
+   the key). A schedule is immutable: it may be used from several threads at once. */
+sc_status sc_schedule_create(const char *spec, sc_schedule **out);
+
+/* The learning rate and momentum for `iteration` (0 <= iteration <= INT32_MAX). Either output
+   may be NULL. */
+sc_status sc_schedule_at(const sc_schedule *s, int64_t iteration, float *lr, float *momentum);
+
+/* Fills lr[i] and momentum[i] with the values at iteration first + i for i in [0, count);
+   len must equal count; either output may be NULL.
+   Errors: SC_ERR_INVALID_ARGUMENT (range), SC_ERR_SHAPE (len != count). */
+sc_status sc_schedule_table(const sc_schedule *s, int64_t first, int64_t count, float *lr, float *momentum,
+                            int64_t len);
+
+/* The normalised spec: the policy's keys, defaults filled in. Owned by the schedule. */
+const char *sc_schedule_spec(const sc_schedule *s);
+
+/* Releases a schedule. NULL and dead handles are ignored. Trainers hold their own copy. */
+void sc_schedule_destroy(sc_schedule *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Data sets
+ * ------------------------------------------------------------------------------------------- */
+
+/* Reads a labelled image data set into memory. `format` selects the reader; a key written
+   KEY=PATH or KEY=DIR has no default and must be given. Spec keys and defaults:
+     format=idx images=PATH labels=PATH classes=0    MNIST-style IDX, gzip or plain, e.g.
+                               /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+     format=cifar10 dir=DIR split=train (or test)    data_batch_1..5.bin / test_batch.bin
+     format=cifar100 dir=DIR split=train (or test) label=fine (or coarse)
+                                                     train.bin / test.bin
+     format=hdf5 path=PATH images=images labels=labels layout=nchw (or nhwc) classes=0
+                                                     images uint8 or float32, rank 4
+   classes=0 takes the number of classes from the largest label. Byte images become floats in
+   [0, 1] (value / 255) when read; float images are used as stored.
+   Every reader checks the whole file before it keeps anything: magic numbers, header fields,
+   sizes against the declared counts (a header declaring more than the file can hold is
+   rejected before anything is allocated), dimensions and label ranges.
+   Errors: SC_ERR_IO (a file cannot be opened; the message names it), SC_ERR_FORMAT (truncated,
+   corrupt or mismatched content; the message names the file and what was wrong),
+   SC_ERR_INVALID_ARGUMENT (spec). */
+sc_status sc_dataset_open(const char *spec, sc_dataset **out);
+
+/* A data set from a host's arrays, copied: n samples of the given shape ("CxHxW", each in
+   [1, 4096]) as NCHW floats, and n labels >= 0 (classes: the largest label + 1).
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, shape, n, a non-finite value, a negative label). */
+sc_status sc_dataset_from_memory(const float *x, const int32_t *labels, int64_t n, const char *shape,
+                                 sc_dataset **out);
+
+/* Copies samples first .. first+count-1 as floats into x (x_len must be count * C*H*W) and their
+   labels into labels (count values); either may be NULL. */
+sc_status sc_dataset_get(const sc_dataset *d, int64_t first, int64_t count, float *x, int64_t x_len,
+                         int32_t *labels);
+
+/* The normalised spec it was opened with. Owned by the data set. */
+const char *sc_dataset_spec(const sc_dataset *d);
+
+/* Number of samples, their shape and the number of classes. Any output may be NULL. */
+sc_status sc_dataset_info(const sc_dataset *d, int64_t *count, int32_t *channels, int32_t *height,
+                          int32_t *width, int32_t *classes);
+
+/* Releases a data set. Loaders made from it keep the data alive. NULL and dead handles are
+   ignored. */
+void sc_dataset_destroy(sc_dataset *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * Loaders: batches of a data set, prepared by a background thread
+ * ------------------------------------------------------------------------------------------- */
+
+/* Creates a loader over d. A background thread prepares batches ahead, so that loading and
+   augmentation are off the trainer's path. Spec keys and defaults:
+     batch=128          samples per batch
+     shuffle=1          a fresh order every epoch, seeded by (seed, epoch); 0: data order
+     seed=0             seeds the order, the augmentation and the subsets
+     drop_last=0        1: drop an epoch's last, smaller batch
+     augment=none       or a comma list: cropN (pad N zero pixels, crop a random window at the
+                        original size), flip (mirror with probability 1/2)
+     normalize=none     channel: per-channel mean and standard deviation; pixel: the paper's
+                        per-pixel mean subtracted without scaling. Computed on the loader's
+                        samples (see sc_loader_copy_normalization)
+     subset=0           use only this many samples (0: all) ...
+     subset_mode=first  ... the first ones, or stratified: a seeded random subset with the
+                        class proportions (the paper's 10k/20k/30k/40k experiments)
+     holdout=0          hold out this many samples (stratified, seeded) after the subset ...
+     part=train         ... and use the rest (train) or them (holdout)
+     prefetch=2         batches prepared ahead
+     mean=auto          normalize=channel: given per-channel means as a comma list
+                        (e.g. 0.4914,0.4822,0.4465) instead of computed ones
+     std=auto           normalize=channel: given per-channel standard deviations
+   Every batch depends only on the spec, the epoch and its place in it, never on timing.
+   Errors: SC_ERR_INVALID_ARGUMENT (d, spec, a subset or hold-out larger than the data). */
+sc_status sc_loader_create(const sc_dataset *d, const char *spec, sc_loader **out);
+
+/* Makes `target` normalise with `source`'s statistics (e.g. a test loader with the training
+   set's mean and deviation). Both must use the same normalize mode on samples of one shape. */
+sc_status sc_loader_copy_normalization(sc_loader *target, const sc_loader *source);
+
+/* Makes l normalise with the input statistics stored in the checkpoint at `path`: those of the
+   loader its trainer last trained from (as sc_loader_copy_normalization from that loader), so
+   that a saved model can be evaluated on data prepared as in training. l must use the same
+   normalize mode on samples of the same shape.
+   Errors: SC_ERR_STATE (the checkpoint holds no statistics: its trainer never trained from a
+   normalising loader), SC_ERR_INVALID_ARGUMENT (another mode or shape), SC_ERR_IO,
+   SC_ERR_FORMAT. */
+sc_status sc_loader_load_normalization(sc_loader *l, const char *path);
+
+/* Copies the next batch into x and labels, which must hold `capacity` >= batch samples; writes
+   the number of samples in it and whether it is the last batch of its epoch. Waits while the
+   background thread is behind.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL), SC_ERR_SHAPE (capacity below the batch size). */
+sc_status sc_loader_next(sc_loader *l, float *x, int32_t *labels, int64_t capacity, int64_t *n,
+                         int32_t *epoch_done);
+
+/* The normalised spec. Owned by the loader. */
+const char *sc_loader_spec(const sc_loader *l);
+
+/* The number of samples per epoch and of batches per epoch. Either output may be NULL. */
+sc_status sc_loader_info(const sc_loader *l, int64_t *samples, int64_t *batches);
+
+/* Stops the loader's thread (waiting for it) and releases the loader, also mid-epoch. NULL and
+   dead handles are ignored. */
+void sc_loader_destroy(sc_loader *l);
+
+/* ---------------------------------------------------------------------------------------------
+ * Trainers: SGD with momentum (or another optimizer) on a model
+ * ------------------------------------------------------------------------------------------- */
 
 /* Creates a trainer for model m, which it borrows: m must stay alive while the trainer is used.
    Spec keys and defaults:
@@ -267,11 +447,44 @@ typedef struct sc_trainer sc_trainer;
    Errors: SC_ERR_INVALID_ARGUMENT (m not a live model, out NULL, bad spec), SC_ERR_OUT_OF_MEMORY. */
 sc_status sc_trainer_create(sc_model *m, const char *spec, sc_trainer **out);
 
-/* Releases a trainer (not its model). NULL and dead handles are ignored. */
-void sc_trainer_destroy(sc_trainer *t);
+/* Makes the trainer take its learning rate and momentum from a copy of s, at the trainer's
+   iteration counter (sc_trainer_iteration), from the next step on. Replaces the fixed lr and
+   momentum of the trainer's spec; s may be destroyed afterwards. */
+sc_status sc_trainer_set_schedule(sc_trainer *t, const sc_schedule *s);
 
-/* The trainer's normalised spec; owned by the trainer, valid until it is destroyed. */
-const char *sc_trainer_spec(const sc_trainer *t);
+/* Progress reports during sc_trainer_train_epoch: after every step, the iteration count, the
+   step's learning rate, the batch's loss and accuracy (and during sc_trainer_range_test; see
+   there). Called on the calling thread. */
+typedef void (*sc_progress_fn)(void *user, int64_t iteration, float lr, float loss, float accuracy);
+
+/* Registers (or with NULL removes) the trainer's progress callback; `user` is passed back. */
+sc_status sc_trainer_set_progress(sc_trainer *t, sc_progress_fn callback, void *user);
+
+/* Attaches an estimator to the trainer (replacing any): a snapshot of the watched parameters
+   now, then one every inc completed steps, each with the learning rate of the step just taken. */
+sc_status sc_trainer_attach_lr_estimator(sc_trainer *t, const char *spec);
+
+/* Starts recording the trainer's run to the HDF5 file at `path` (replacing it), or with path
+   NULL stops recording. The run file holds, as attributes, format ("superconv-run"),
+   format_version, model_spec, trainer_spec and schedule_spec, and the datasets
+     iterations/iteration, lr, momentum, loss, accuracy, time, lr_estimate, lr_estimate_smoothed
+     evaluations/iteration, loss, accuracy, time
+   one row per training step and per evaluation (sc_trainer_evaluate, _evaluate_loader,
+   _evaluate_dataset); time in seconds since recording began; estimates NaN without an
+   estimator. Range tests are not recorded. The file is rewritten atomically at every
+   evaluation, every flush_every steps and when recording stops, so a
+   run killed midway keeps its records up to the last rewrite. A step never fails because the
+   record cannot be written (its update has been applied); the first such failure is returned
+   when recording stops. Recording keeps every row in memory (a few dozen bytes a step).
+   With append=1 the rows already in the file up to the trainer's current iteration are kept
+   and times go on from them: the way to continue the record of a run resumed from a
+   checkpoint (rows after the checkpoint's iteration are dropped; a missing file starts an
+   empty record). Spec keys and defaults:
+     flush_every=100  steps between rewrites of the run file (evaluations always rewrite it)
+     append=0         1: keep the file's rows up to the trainer's iteration and go on from them
+   Errors: SC_ERR_IO (the file cannot be written, checked at once), SC_ERR_FORMAT (append=1 and
+   the file is not a run file), SC_ERR_INVALID_ARGUMENT. */
+sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
 
 /* One training iteration on a batch of n samples (1 <= n <= 65536): forward in training mode
    (batch statistics, dropout), mean softmax cross-entropy, backward, update, and the BN running
@@ -291,8 +504,47 @@ sc_status sc_trainer_step(sc_trainer *t, const float *x, const int32_t *labels, 
 sc_status sc_trainer_evaluate(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
                               float *loss, int64_t *correct);
 
-/* The number of completed training steps. */
-sc_status sc_trainer_iteration(const sc_trainer *t, int64_t *iteration);
+/* Trains on batches of l until the end of the loader's current epoch, with the trainer's
+   schedule per iteration; writes the epoch's mean training loss and accuracy (over the
+   batches this call trained on). A refused step (SC_ERR_NONFINITE) ends the call; the loader
+   then stands where the epoch was interrupted.
+   Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model;
+   SC_INTERRUPTED (see sc_trainer_interrupt). */
+sc_status sc_trainer_train_epoch(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
+
+/* Mean loss and accuracy over one epoch of l in inference mode. Errors: as sc_trainer_evaluate;
+   SC_INTERRUPTED (see sc_trainer_interrupt). */
+sc_status sc_trainer_evaluate_loader(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
+
+/* Mean loss and accuracy over d in inference mode, read in order through a temporary loader
+   with the given loader spec (batch, normalize, subset, ...; shuffle is 0 and augmentation and
+   drop_last are refused). Its normalisation is computed on d itself: to use the training
+   statistics, evaluate a loader with sc_loader_copy_normalization instead. */
+sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const char *spec, float *mean_loss,
+                                      double *accuracy);
+
+/* Runs a range test on the trainer and replaces r's records with it. The learning rate sweeps
+   from min_lr to max_lr while the trainer takes steps on consecutive batches of the n training
+   samples (wrapping around); every eval_every iterations (and at the last) the n_eval held-out
+   samples are evaluated (n_eval may be 0, x_eval and labels_eval then NULL). The sweep stops at
+   divergence (a non-finite step, or the smoothed loss above diverge x its best). Afterwards the
+   trainer is exactly as before: weights, BN statistics, optimizer state, random state,
+   iteration and schedule are restored, whatever happened. Spec keys and defaults:
+     sweep=linear     linear (the paper's) or exp
+     min_lr=0         first learning rate (exp needs > 0)
+     max_lr=3         last learning rate
+     iterations=500   sweep length
+     batch=128        samples per step
+     eval_every=10
+     stop=1           0: sweep to the end even after divergence
+   Momentum is the trainer's at its current iteration.
+   The trainer's progress callback (sc_trainer_set_progress), if any, is called after every
+   sweep step with the step's index in the sweep, its learning rate, train loss and accuracy.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, n < batch, labels, spec), SC_ERR_STATE (model
+   destroyed), SC_INTERRUPTED (sc_trainer_interrupt; the trainer is restored and r unchanged). */
+sc_status sc_trainer_range_test(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
+                                const float *x_eval, const int32_t *labels_eval, int64_t n_eval,
+                                const char *spec, sc_range_test *r);
 
 /* Asks the long call running on t (sc_trainer_train_epoch, sc_trainer_evaluate_loader,
    sc_trainer_evaluate_dataset, sc_trainer_range_test), or the next one started if none runs,
@@ -310,116 +562,64 @@ sc_status sc_trainer_iteration(const sc_trainer *t, int64_t *iteration);
    Errors: SC_ERR_INVALID_ARGUMENT (t not a live trainer). */
 sc_status sc_trainer_interrupt(sc_trainer *t);
 
-/* ---------------------------------------------------------------------------------------------
- * Schedules: learning rate and momentum as functions of the iteration
- * ------------------------------------------------------------------------------------------- */
+/* The trainer's normalised spec; owned by the trainer, valid until it is destroyed. */
+const char *sc_trainer_spec(const sc_trainer *t);
 
-typedef struct sc_schedule sc_schedule;
+/* The number of completed training steps. */
+sc_status sc_trainer_iteration(const sc_trainer *t, int64_t *iteration);
 
-/* Creates a schedule: a pure function from the iteration (0-based: the iteration whose update
-   the values drive) to a learning rate and a momentum. `policy` selects the formula and the
-   valid keys; every policy also takes warmup=N (the first N learning rates scaled by
-   (it+1)/N). Past the end of a policy with an end, the final values are held (never an
-   error, never a reflection). Defaults follow the paper's recipes.
-     policy=fixed            base_lr=0.1 momentum=0.9
-     policy=step             lr = base_lr * gamma^floor(it/stepsize); base_lr=0.1 gamma=0.1 stepsize=5000
-     policy=multistep        lr = base_lr * gamma^(number of stepvalues <= it)  (the paper's PC-LR);
-                             base_lr=0.35 gamma=0.1 stepvalues=50000,70000
-     policy=exp              lr = base_lr * gamma^it; base_lr=0.1 gamma=0.9999
-     policy=poly             lr = base_lr * (1 - it/max_iter)^power; base_lr=0.1 power=1 max_iter=10000
-     policy=triangular       Smith's CLR: cycle = floor(1 + it/(2*stepsize)),
-     policy=triangular2        x = |it/stepsize - 2*cycle + 1|,
-     policy=exp_range          lr = base_lr + (max_lr - base_lr) * max(0, 1 - x) * scale, scale 1,
-                               1/2^(cycle-1) or gamma^it; base_lr=0.1 max_lr=3 stepsize=5000
-                               stepsize_down=0 (0: symmetric; else PyTorch CyclicLR's asymmetric
-                               cycle) gamma=0.99994 max_iter=0 (0: cycles forever; else held from
-                               max_iter on) momentum=0.9 (or high,low: cycled against the lr)
-     policy=onecycle         Smith's 1cycle, linear: base_lr -> max_lr over stepsize, back over
-                               stepsize, then down to annihilation*base_lr at max_iter (here a
-                               tenth of the run); base_lr=0.1 max_lr=3 stepsize=5000 max_iter=11000
-                               annihilation=0.001 momentum=0.95,0.85
-     policy=onecycle_cosine  PyTorch's OneCycleLR: max_lr=3 total_steps=10000 pct_start=0.3
-                               div=25 final_div=10000 three_phase=0 anneal=cos|linear
-                               momentum=0.95,0.85 (one value: no momentum cycling)
-     policy=sgdr             cosine annealing with warm restarts: base_lr=0.1 t0=1000 t_mult=1
-                               eta_min=0 momentum=0.9
-     policy=linear_ramp      range test sweep, lr = base_lr + (max_lr - base_lr)*it/max_iter;
-                               base_lr=0 max_lr=3 max_iter=5000 momentum=0.9
-     policy=exp_ramp         lr = base_lr * (max_lr/base_lr)^(it/max_iter); base_lr=1e-05
-                               max_lr=10 max_iter=5000 momentum=0.9
-   Errors: SC_ERR_INVALID_ARGUMENT for an unknown policy or key, a non-positive step size,
-   max_lr < base_lr, non-increasing stepvalues, momentum outside [0, 1), ... (the message names
-   the key). A schedule is immutable: it may be used from several threads at once. */
-sc_status sc_schedule_create(const char *spec, sc_schedule **out);
+/* The attached estimator's latest raw and smoothed estimates (NAN before three snapshots).
+   Errors: SC_ERR_STATE if none is attached. */
+sc_status sc_trainer_lr_estimate(const sc_trainer *t, float *raw, float *smoothed);
 
-/* Releases a schedule. NULL and dead handles are ignored. Trainers hold their own copy. */
-void sc_schedule_destroy(sc_schedule *s);
-
-/* The normalised spec: the policy's keys, defaults filled in. Owned by the schedule. */
-const char *sc_schedule_spec(const sc_schedule *s);
-
-/* The learning rate and momentum for `iteration` (0 <= iteration <= INT32_MAX). Either output
-   may be NULL. */
-sc_status sc_schedule_at(const sc_schedule *s, int64_t iteration, float *lr, float *momentum);
-
-/* Fills lr[i] and momentum[i] with the values at iteration first + i for i in [0, count);
-   len must equal count; either output may be NULL.
-   Errors: SC_ERR_INVALID_ARGUMENT (range), SC_ERR_SHAPE (len != count). */
-sc_status sc_schedule_table(const sc_schedule *s, int64_t first, int64_t count, float *lr, float *momentum,
-                            int64_t len);
-
-/* Makes the trainer take its learning rate and momentum from a copy of s, at the trainer's
-   iteration counter (sc_trainer_iteration), from the next step on. Replaces the fixed lr and
-   momentum of the trainer's spec; s may be destroyed afterwards. */
-sc_status sc_trainer_set_schedule(sc_trainer *t, const sc_schedule *s);
+/* Releases a trainer (not its model). NULL and dead handles are ignored. */
+void sc_trainer_destroy(sc_trainer *t);
 
 /* ---------------------------------------------------------------------------------------------
- * Optimizers on a host's own parameters
+ * Checkpoints: a trainer's whole state in an HDF5 file
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct sc_optimizer sc_optimizer;
+/* Saves everything the trainer needs to continue bit-identically to an HDF5 file at `path`:
+   every named tensor of its model under its PyTorch state_dict name (group "model"), Caffe's BN
+   weights s ("model_state/bn_weight"), the optimizer's state ("optimizer/0", "optimizer/1", ...),
+   the trainer's counters as int64 datasets ("trainer/iteration", "trainer/optimizer_steps",
+   "trainer/estimator_start" and the dropout generator's four words "trainer/dropout_rng_state"),
+   the attached estimator's state ("estimator/..."), and as string attributes the format tag
+   ("superconv-checkpoint"), format_version ("2"), model_spec, trainer_spec, schedule_spec and
+   estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32"). Version 1
+   held the same counters in one dataset "counters" (iteration, optimizer steps, the four
+   generator words, estimator start); sc_checkpoint_load and the other readers accept both.
+   Atomic: the file is written under a temporary name in the same folder, flushed, fsynced and
+   renamed over `path`, and the folder is fsynced; a failure or a kill at any moment leaves the
+   previous file at `path` intact. When the trainer has trained from a loader
+   (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
+   attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
+   of the same spec (over the same data) starts at the batch the saved run would have taken next;
+   a normalising loader's statistics are saved as "normalization/mean" and
+   "normalization/inverse_std" (see sc_loader_load_normalization).
+   Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),
+   SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
+sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);
 
-/* Creates an optimizer for a flat buffer of n parameters (1 <= n <= INT32_MAX) that a host
-   trains itself. Spec keys: optimizer, form, weight_decay, rho, eps, beta2, clip, with the
-   meanings and defaults of sc_trainer_create (clip applies to the norm of the whole buffer).
-   Its state (velocities, moments) starts at 0.
-   Errors: SC_ERR_INVALID_ARGUMENT (n, spec, out NULL), SC_ERR_OUT_OF_MEMORY. */
-sc_status sc_optimizer_create(const char *spec, int64_t n, sc_optimizer **out);
-
-/* Releases an optimizer. NULL and dead handles are ignored. */
-void sc_optimizer_destroy(sc_optimizer *o);
-
-/* The normalised spec; owned by the optimizer. */
-const char *sc_optimizer_spec(const sc_optimizer *o);
-
-/* One update of params (n floats, updated in place) from grads (n floats) with this step's
-   learning rate and momentum (e.g. from sc_schedule_at; momentum is Adam's beta1 and unused by
-   adagrad and adadelta). The buffers are only used during the call.
-   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1)),
-   SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a gradient is NaN or infinite:
-   nothing changes). */
-sc_status sc_optimizer_step(sc_optimizer *o, float *params, const float *grads, int64_t n, float lr,
-                            float momentum);
-
-/* The number of floats of state: n for sgd, nesterov and adagrad; 2n for adadelta (hg then hu)
-   and adam/adamw (first then second moments). */
-sc_status sc_optimizer_state_size(const sc_optimizer *o, int64_t *len);
-
-/* Copies the state into `state` (len floats, as sc_optimizer_state_size says) and the number of
-   completed steps into *steps (may be NULL). */
-sc_status sc_optimizer_state_get(const sc_optimizer *o, float *state, int64_t len, int64_t *steps);
-
-/* Replaces the state and the step count, e.g. from a checkpoint; values must be finite.
-   Errors: SC_ERR_SHAPE (len), SC_ERR_INVALID_ARGUMENT (NULL, non-finite value, steps < 0). */
-sc_status sc_optimizer_state_set(sc_optimizer *o, const float *state, int64_t len, int64_t steps);
+/* Loads a checkpoint saved by sc_checkpoint_save into a trainer whose model has the same named
+   tensors (same depth, variant, input and classes) and whose optimizer has the same kind of
+   state. Restores weights, statistics, optimizer state, iteration, generator, schedule (as
+   saved; the trainer spec's fixed lr and momentum when none was set) and the estimator.
+   Everything is read and checked first (format tag and version 1 or 2, each dataset's presence,
+   shape, type and checksum, counters that no run can reach: negative, or an estimator start
+   after the iteration); on any problem the trainer is unchanged.
+   Errors: SC_ERR_IO (cannot open), SC_ERR_FORMAT (not HDF5, damaged, truncated, another format
+   or version: the message names the version found and those readable, impossible counters, or
+   a dataset whose shape differs: the message names the dataset and both shapes),
+   SC_ERR_INVALID_ARGUMENT. */
+sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
 
 /* ---------------------------------------------------------------------------------------------
- * The learning-rate range test
+ * Range tests: learning-rate range test records and their analysis
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct sc_range_test sc_range_test;
-
-/* Creates an empty set of range-test records with its analysis options:
+/* Creates an empty set of range-test records with its analysis options.
+   Spec keys and defaults:
      diverge=4        the loss has diverged once its smoothed value exceeds this times the best
                       so far, or is NaN (fastai's rule)
      beta=0.98        fastai's debiased exponential smoothing of the loss
@@ -428,12 +628,6 @@ typedef struct sc_range_test sc_range_test;
      plateau_tol=0.05 accuracy within this of its peak (as a fraction) counts as the plateau
    Records come from a host (sc_range_test_record) or from sc_trainer_range_test. */
 sc_status sc_range_test_create(const char *spec, sc_range_test **out);
-
-/* Releases the records. NULL and dead handles are ignored. */
-void sc_range_test_destroy(sc_range_test *r);
-
-/* The normalised spec; owned by the handle. */
-const char *sc_range_test_spec(const sc_range_test *r);
 
 /* Appends one point of a host's sweep: the learning rate (not below the previous point's), the
    training loss, and, when the host has them, training accuracy, held-out loss and held-out
@@ -480,50 +674,29 @@ sc_status sc_range_test_value(const sc_range_test *r, const char *name, double *
    either output may be NULL. */
 sc_status sc_range_test_verdict(const sc_range_test *r, const char **verdict, const char **evidence);
 
-/* Runs a range test on the trainer and replaces r's records with it. The learning rate sweeps
-   from min_lr to max_lr while the trainer takes steps on consecutive batches of the n training
-   samples (wrapping around); every eval_every iterations (and at the last) the n_eval held-out
-   samples are evaluated (n_eval may be 0, x_eval and labels_eval then NULL). The sweep stops at
-   divergence (a non-finite step, or the smoothed loss above diverge x its best). Afterwards the
-   trainer is exactly as before: weights, BN statistics, optimizer state, random state,
-   iteration and schedule are restored, whatever happened. Spec keys and defaults:
-     sweep=linear     linear (the paper's) or exp
-     min_lr=0         first learning rate (exp needs > 0)
-     max_lr=3         last learning rate
-     iterations=500   sweep length
-     batch=128        samples per step
-     eval_every=10
-     stop=1           0: sweep to the end even after divergence
-   Momentum is the trainer's at its current iteration.
-   The trainer's progress callback (sc_trainer_set_progress), if any, is called after every
-   sweep step with the step's index in the sweep, its learning rate, train loss and accuracy.
-   Errors: SC_ERR_INVALID_ARGUMENT (NULL, n < batch, labels, spec), SC_ERR_STATE (model
-   destroyed), SC_INTERRUPTED (sc_trainer_interrupt; the trainer is restored and r unchanged). */
-sc_status sc_trainer_range_test(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
-                                const float *x_eval, const int32_t *labels_eval, int64_t n_eval,
-                                const char *spec, sc_range_test *r);
+/* The normalised spec; owned by the handle. */
+const char *sc_range_test_spec(const sc_range_test *r);
+
+/* Releases the records. NULL and dead handles are ignored. */
+void sc_range_test_destroy(sc_range_test *r);
 
 /* ---------------------------------------------------------------------------------------------
- * The learning-rate estimator (paper Eq. 8)
+ * Learning-rate estimators (paper Eq. 8)
  * ------------------------------------------------------------------------------------------- */
-
-typedef struct sc_lr_estimator sc_lr_estimator;
 
 /* Creates a secant estimator of the optimal learning rate, as the authors computed it: from
    three consecutive snapshots theta_i, theta_{i+1}, theta_{i+2} of the parameters,
      est = lr * sum|theta_{i+1} - theta_i| / sum|2*theta_{i+1} - theta_i - theta_{i+2}|
      avg = (1 - alpha) * avg + alpha * est
-   Keys: alpha=0.1, initial=0.1 (the starting avg), norm=l1 (or l2: square roots of sums of
-   squares), and for sc_trainer_attach_lr_estimator only: inc=1 (iterations between snapshots),
-   params=trainable (or all: BN running statistics too, as the authors summed every blob).
+   Spec keys and defaults:
+     alpha=0.1        weight of each new estimate in the running average
+     initial=0.1      the starting avg
+     norm=l1          l1 (sums of absolute values) or l2 (square roots of sums of squares)
+     inc=1            sc_trainer_attach_lr_estimator only: iterations between snapshots
+     params=trainable sc_trainer_attach_lr_estimator only: trainable, or all (BN running
+                      statistics too, as the authors summed every blob)
    On f = h*theta^2/2 trained by plain SGD the estimate is exactly 1/h. */
 sc_status sc_lr_estimator_create(const char *spec, sc_lr_estimator **out);
-
-/* Releases an estimator. NULL and dead handles are ignored. */
-void sc_lr_estimator_destroy(sc_lr_estimator *e);
-
-/* The normalised spec; owned by the estimator. */
-const char *sc_lr_estimator_spec(const sc_lr_estimator *e);
 
 /* Takes the next snapshot theta (len floats, the same len every time; copied) with the learning
    rate used since the previous one. Writes the raw estimate and the running average, NAN until
@@ -534,201 +707,49 @@ const char *sc_lr_estimator_spec(const sc_lr_estimator *e);
 sc_status sc_lr_estimator_observe(sc_lr_estimator *e, const float *theta, int64_t len, float lr_used,
                                   float *raw_estimate, float *smoothed_estimate);
 
-/* Attaches an estimator to the trainer (replacing any): a snapshot of the watched parameters
-   now, then one every inc completed steps, each with the learning rate of the step just taken. */
-sc_status sc_trainer_attach_lr_estimator(sc_trainer *t, const char *spec);
+/* The normalised spec; owned by the estimator. */
+const char *sc_lr_estimator_spec(const sc_lr_estimator *e);
 
-/* The attached estimator's latest raw and smoothed estimates (NAN before three snapshots).
-   Errors: SC_ERR_STATE if none is attached. */
-sc_status sc_trainer_lr_estimate(const sc_trainer *t, float *raw, float *smoothed);
+/* Releases an estimator. NULL and dead handles are ignored. */
+void sc_lr_estimator_destroy(sc_lr_estimator *e);
 
 /* ---------------------------------------------------------------------------------------------
- * Data: data sets and loaders
+ * Optimizers on a host's own parameters
  * ------------------------------------------------------------------------------------------- */
 
-typedef struct sc_dataset sc_dataset;
-typedef struct sc_loader sc_loader;
+/* Creates an optimizer for a flat buffer of n parameters (1 <= n <= INT32_MAX) that a host
+   trains itself. Spec keys: optimizer, form, weight_decay, rho, eps, beta2, clip (with the
+   meanings and defaults of sc_trainer_create; clip applies to the norm of the whole buffer).
+   Its state (velocities, moments) starts at 0.
+   Errors: SC_ERR_INVALID_ARGUMENT (n, spec, out NULL), SC_ERR_OUT_OF_MEMORY. */
+sc_status sc_optimizer_create(const char *spec, int64_t n, sc_optimizer **out);
 
-/* Reads a labelled image data set into memory. `format` selects the reader:
-     format=idx images=PATH labels=PATH [classes=0]        MNIST-style IDX, gzip or plain
-       e.g. images=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-     format=cifar10 dir=DIR split=train|test                data_batch_1..5.bin / test_batch.bin
-     format=cifar100 dir=DIR split=train|test label=fine|coarse     train.bin / test.bin
-     format=hdf5 path=PATH images=images labels=labels layout=nchw|nhwc [classes=0]
-                                                           images uint8 or float32, rank 4
-   classes=0 takes the number of classes from the largest label. Byte images become floats in
-   [0, 1] (value / 255) when read; float images are used as stored.
-   Every reader checks the whole file before it keeps anything: magic numbers, header fields,
-   sizes against the declared counts (a header declaring more than the file can hold is
-   rejected before anything is allocated), dimensions and label ranges.
-   Errors: SC_ERR_IO (a file cannot be opened; the message names it), SC_ERR_FORMAT (truncated,
-   corrupt or mismatched content; the message names the file and what was wrong),
-   SC_ERR_INVALID_ARGUMENT (spec). */
-sc_status sc_dataset_open(const char *spec, sc_dataset **out);
+/* Replaces the state and the step count, e.g. from a checkpoint; values must be finite.
+   Errors: SC_ERR_SHAPE (len), SC_ERR_INVALID_ARGUMENT (NULL, non-finite value, steps < 0). */
+sc_status sc_optimizer_state_set(sc_optimizer *o, const float *state, int64_t len, int64_t steps);
 
-/* A data set from a host's arrays, copied: n samples of the given shape ("CxHxW", each in
-   [1, 4096]) as NCHW floats, and n labels >= 0 (classes: the largest label + 1).
-   Errors: SC_ERR_INVALID_ARGUMENT (NULL, shape, n, a non-finite value, a negative label). */
-sc_status sc_dataset_from_memory(const float *x, const int32_t *labels, int64_t n, const char *shape,
-                                 sc_dataset **out);
+/* One update of params (n floats, updated in place) from grads (n floats) with this step's
+   learning rate and momentum (e.g. from sc_schedule_at; momentum is Adam's beta1 and unused by
+   adagrad and adadelta). The buffers are only used during the call.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1)),
+   SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a gradient is NaN or infinite:
+   nothing changes). */
+sc_status sc_optimizer_step(sc_optimizer *o, float *params, const float *grads, int64_t n, float lr,
+                            float momentum);
 
-/* Releases a data set. Loaders made from it keep the data alive. NULL and dead handles are
-   ignored. */
-void sc_dataset_destroy(sc_dataset *d);
+/* The normalised spec; owned by the optimizer. */
+const char *sc_optimizer_spec(const sc_optimizer *o);
 
-/* The normalised spec it was opened with. Owned by the data set. */
-const char *sc_dataset_spec(const sc_dataset *d);
+/* The number of floats of state: n for sgd, nesterov and adagrad; 2n for adadelta (hg then hu)
+   and adam/adamw (first then second moments). */
+sc_status sc_optimizer_state_size(const sc_optimizer *o, int64_t *len);
 
-/* Number of samples, their shape and the number of classes. Any output may be NULL. */
-sc_status sc_dataset_info(const sc_dataset *d, int64_t *count, int32_t *channels, int32_t *height,
-                          int32_t *width, int32_t *classes);
+/* Copies the state into `state` (len floats, as sc_optimizer_state_size says) and the number of
+   completed steps into *steps (may be NULL). */
+sc_status sc_optimizer_state_get(const sc_optimizer *o, float *state, int64_t len, int64_t *steps);
 
-/* Copies samples first .. first+count-1 as floats into x (x_len must be count * C*H*W) and their
-   labels into labels (count values); either may be NULL. */
-sc_status sc_dataset_get(const sc_dataset *d, int64_t first, int64_t count, float *x, int64_t x_len,
-                         int32_t *labels);
-
-/* Creates a loader over d. A background thread prepares batches ahead, so that loading and
-   augmentation are off the trainer's path. Keys and defaults:
-     batch=128          samples per batch
-     shuffle=1          a fresh order every epoch, seeded by (seed, epoch); 0: data order
-     seed=0             seeds the order, the augmentation and the subsets
-     drop_last=0        1: drop an epoch's last, smaller batch
-     augment=none       or a comma list: cropN (pad N zero pixels, crop a random window at the
-                        original size), flip (mirror with probability 1/2)
-     normalize=none     channel: per-channel mean and standard deviation; pixel: the paper's
-                        per-pixel mean subtracted without scaling. Computed on the loader's
-                        samples (see sc_loader_copy_normalization)
-     subset=0           use only this many samples (0: all) ...
-     subset_mode=first  ... the first ones, or stratified: a seeded random subset with the
-                        class proportions (the paper's 10k/20k/30k/40k experiments)
-     holdout=0          hold out this many samples (stratified, seeded) after the subset ...
-     part=train         ... and use the rest (train) or them (holdout)
-     prefetch=2         batches prepared ahead
-     mean=auto std=auto normalize=channel: given per-channel statistics as comma lists
-                        (e.g. mean=0.4914,0.4822,0.4465), instead of computed ones
-   Every batch depends only on the spec, the epoch and its place in it, never on timing.
-   Errors: SC_ERR_INVALID_ARGUMENT (d, spec, a subset or hold-out larger than the data). */
-sc_status sc_loader_create(const sc_dataset *d, const char *spec, sc_loader **out);
-
-/* Stops the loader's thread (waiting for it) and releases the loader, also mid-epoch. NULL and
-   dead handles are ignored. */
-void sc_loader_destroy(sc_loader *l);
-
-/* The normalised spec. Owned by the loader. */
-const char *sc_loader_spec(const sc_loader *l);
-
-/* The number of samples per epoch and of batches per epoch. Either output may be NULL. */
-sc_status sc_loader_info(const sc_loader *l, int64_t *samples, int64_t *batches);
-
-/* Copies the next batch into x and labels, which must hold `capacity` >= batch samples; writes
-   the number of samples in it and whether it is the last batch of its epoch. Waits while the
-   background thread is behind.
-   Errors: SC_ERR_INVALID_ARGUMENT (NULL), SC_ERR_SHAPE (capacity below the batch size). */
-sc_status sc_loader_next(sc_loader *l, float *x, int32_t *labels, int64_t capacity, int64_t *n,
-                         int32_t *epoch_done);
-
-/* Makes `target` normalise with `source`'s statistics (e.g. a test loader with the training
-   set's mean and deviation). Both must use the same normalize mode on samples of one shape. */
-sc_status sc_loader_copy_normalization(sc_loader *target, const sc_loader *source);
-
-/* Progress reports during sc_trainer_train_epoch: after every step, the iteration count, the
-   step's learning rate, the batch's loss and accuracy (and during sc_trainer_range_test; see
-   there). Called on the calling thread. */
-typedef void (*sc_progress_fn)(void *user, int64_t iteration, float lr, float loss, float accuracy);
-
-/* Registers (or with NULL removes) the trainer's progress callback; `user` is passed back. */
-sc_status sc_trainer_set_progress(sc_trainer *t, sc_progress_fn callback, void *user);
-
-/* Trains on batches of l until the end of the loader's current epoch, with the trainer's
-   schedule per iteration; writes the epoch's mean training loss and accuracy (over the
-   batches this call trained on). A refused step (SC_ERR_NONFINITE) ends the call; the loader
-   then stands where the epoch was interrupted.
-   Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model;
-   SC_INTERRUPTED (see sc_trainer_interrupt). */
-sc_status sc_trainer_train_epoch(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
-
-/* Mean loss and accuracy over one epoch of l in inference mode. Errors: as sc_trainer_evaluate;
-   SC_INTERRUPTED (see sc_trainer_interrupt). */
-sc_status sc_trainer_evaluate_loader(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
-
-/* Mean loss and accuracy over d in inference mode, read in order through a temporary loader
-   with the given loader spec (batch, normalize, subset, ...; shuffle is 0 and augmentation and
-   drop_last are refused). Its normalisation is computed on d itself: to use the training
-   statistics, evaluate a loader with sc_loader_copy_normalization instead. */
-sc_status sc_trainer_evaluate_dataset(sc_trainer *t, const sc_dataset *d, const char *spec, float *mean_loss,
-                                      double *accuracy);
-
-/* ---------------------------------------------------------------------------------------------
- * Checkpoints
- * ------------------------------------------------------------------------------------------- */
-
-/* Saves everything the trainer needs to continue bit-identically to an HDF5 file at `path`:
-   every named tensor of its model under its PyTorch state_dict name (group "model"), Caffe's BN
-   weights s ("model_state/bn_weight"), the optimizer's state ("optimizer/0", "optimizer/1", ...),
-   the trainer's counters as int64 datasets ("trainer/iteration", "trainer/optimizer_steps",
-   "trainer/estimator_start" and the dropout generator's four words "trainer/dropout_rng_state"),
-   the attached estimator's state ("estimator/..."), and as string attributes the format tag
-   ("superconv-checkpoint"), format_version ("2"), model_spec, trainer_spec, schedule_spec and
-   estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32"). Version 1
-   held the same counters in one dataset "counters" (iteration, optimizer steps, the four
-   generator words, estimator start); sc_checkpoint_load and the other readers accept both.
-   Atomic: the file is written under a temporary name in the same folder, flushed, fsynced and
-   renamed over `path`, and the folder is fsynced; a failure or a kill at any moment leaves the
-   previous file at `path` intact. When the trainer has trained from a loader
-   (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
-   attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
-   of the same spec (over the same data) starts at the batch the saved run would have taken next;
-   a normalising loader's statistics are saved as "normalization/mean" and
-   "normalization/inverse_std" (see sc_loader_load_normalization).
-   Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),
-   SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
-sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);
-
-/* Loads a checkpoint saved by sc_checkpoint_save into a trainer whose model has the same named
-   tensors (same depth, variant, input and classes) and whose optimizer has the same kind of
-   state. Restores weights, statistics, optimizer state, iteration, generator, schedule (as
-   saved; the trainer spec's fixed lr and momentum when none was set) and the estimator.
-   Everything is read and checked first (format tag and version 1 or 2, each dataset's presence,
-   shape, type and checksum, counters that no run can reach: negative, or an estimator start
-   after the iteration); on any problem the trainer is unchanged.
-   Errors: SC_ERR_IO (cannot open), SC_ERR_FORMAT (not HDF5, damaged, truncated, another format
-   or version: the message names the version found and those readable, impossible counters, or
-   a dataset whose shape differs: the message names the dataset and both shapes),
-   SC_ERR_INVALID_ARGUMENT. */
-sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
-
-/* A model for inference from a checkpoint: built from its model_spec, with its tensors. */
-sc_status sc_model_create_from_checkpoint(const char *path, sc_model **out);
-
-/* Makes l normalise with the input statistics stored in the checkpoint at `path`: those of the
-   loader its trainer last trained from (as sc_loader_copy_normalization from that loader), so
-   that a saved model can be evaluated on data prepared as in training. l must use the same
-   normalize mode on samples of the same shape.
-   Errors: SC_ERR_STATE (the checkpoint holds no statistics: its trainer never trained from a
-   normalising loader), SC_ERR_INVALID_ARGUMENT (another mode or shape), SC_ERR_IO,
-   SC_ERR_FORMAT. */
-sc_status sc_loader_load_normalization(sc_loader *l, const char *path);
-
-/* Starts recording the trainer's run to the HDF5 file at `path` (replacing it), or with path
-   NULL stops recording. The run file holds, as attributes, format ("superconv-run"),
-   format_version, model_spec, trainer_spec and schedule_spec, and the datasets
-     iterations/iteration, lr, momentum, loss, accuracy, time, lr_estimate, lr_estimate_smoothed
-     evaluations/iteration, loss, accuracy, time
-   one row per training step and per evaluation (sc_trainer_evaluate, _evaluate_loader,
-   _evaluate_dataset); time in seconds since recording began; estimates NaN without an
-   estimator. Range tests are not recorded. The file is rewritten atomically at every
-   evaluation, every flush_every steps (spec key, default 100) and when recording stops, so a
-   run killed midway keeps its records up to the last rewrite. A step never fails because the
-   record cannot be written (its update has been applied); the first such failure is returned
-   when recording stops. Recording keeps every row in memory (a few dozen bytes a step).
-   With the spec key append=1 the rows already in the file up to the trainer's current
-   iteration are kept and times go on from them: the way to continue the record of a run
-   resumed from a checkpoint (rows after the checkpoint's iteration are dropped; a missing file
-   starts an empty record).
-   Errors: SC_ERR_IO (the file cannot be written, checked at once), SC_ERR_FORMAT (append=1 and
-   the file is not a run file), SC_ERR_INVALID_ARGUMENT. */
-sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
+/* Releases an optimizer. NULL and dead handles are ignored. */
+void sc_optimizer_destroy(sc_optimizer *o);
 
 #ifdef __cplusplus
 }

@@ -21,17 +21,3 @@ public func sc_checkpoint_load(_ t: OpaquePointer?, _ path: UnsafePointer<CChar>
         try Checkpoint.load(trainer, from: try pathArgument(path))
     }
 }
-
-@_cdecl("sc_model_create_from_checkpoint")
-public func sc_model_create_from_checkpoint(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    createHandle("sc_model_create_from_checkpoint", out) {
-        ModelHandle(try Checkpoint.loadModel(from: try pathArgument(path)))
-    }
-}
-
-@_cdecl("sc_loader_load_normalization")
-public func sc_loader_load_normalization(_ l: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
-    exported("sc_loader_load_normalization") {
-        try Checkpoint.loadNormalization(into: try resolveLoader(l).loader, from: try pathArgument(path))
-    }
-}

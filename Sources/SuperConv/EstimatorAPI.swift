@@ -52,25 +52,3 @@ public func sc_lr_estimator_observe(_ e: OpaquePointer?, _ theta: UnsafePointer<
         smoothed?.pointee = Float(result.smoothed)
     }
 }
-
-@_cdecl("sc_trainer_attach_lr_estimator")
-public func sc_trainer_attach_lr_estimator(_ t: OpaquePointer?, _ spec: UnsafePointer<CChar>?) -> Int32 {
-    exported("sc_trainer_attach_lr_estimator") {
-        let trainer = try resolveTrainer(t).usable()
-        try trainer.attachEstimator(EstimatorConfiguration(spec: specText(spec)))
-    }
-}
-
-@_cdecl("sc_trainer_lr_estimate")
-public func sc_trainer_lr_estimate(_ t: OpaquePointer?, _ raw: UnsafeMutablePointer<Float>?,
-                                   _ smoothed: UnsafeMutablePointer<Float>?) -> Int32 {
-    exported("sc_trainer_lr_estimate") {
-        let trainer = try resolveTrainer(t).trainer
-        guard let estimator = trainer.estimator else {
-            throw SuperConvError.state("no estimator is attached; call sc_trainer_attach_lr_estimator first")
-        }
-        let ready = estimator.observations >= 3
-        raw?.pointee = ready ? Float(estimator.raw) : .nan
-        smoothed?.pointee = ready ? Float(estimator.smoothed) : .nan
-    }
-}

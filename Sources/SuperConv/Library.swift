@@ -2,6 +2,8 @@ import Glibc
 import SuperConvCore
 import SuperConvKernelsPortable
 
+// Swift cannot read the header's macros without importing it, so these repeat include/superconv.h's
+// SC_VERSION_* and SC_ABI_VERSION; Tests/c/test_errors.c fails when they differ.
 let versionMajor = 0, versionMinor = 1, versionPatch = 0
 let abiVersion: Int32 = 1
 

@@ -14,9 +14,6 @@ func resolveLoader(_ handle: OpaquePointer?, _ argument: String = "l") throws ->
     try resolveHandle(handle, as: LoaderHandle.self, argument, kind: "sc_loader")
 }
 
-/// The host's progress callback: iteration, learning rate, batch loss and accuracy.
-public typealias ProgressCallback = @convention(c) (UnsafeMutableRawPointer?, Int64, Float, Float, Float) -> Void
-
 @_cdecl("sc_loader_create")
 public func sc_loader_create(_ d: OpaquePointer?, _ spec: UnsafePointer<CChar>?,
                              _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
@@ -68,56 +65,9 @@ public func sc_loader_copy_normalization(_ target: OpaquePointer?, _ source: Opa
     }
 }
 
-@_cdecl("sc_trainer_set_progress")
-public func sc_trainer_set_progress(_ t: OpaquePointer?, _ callback: ProgressCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
-    exported("sc_trainer_set_progress") {
-        let handle = try resolveTrainer(t)
-        handle.progress = callback
-        handle.progressUser = user
-    }
-}
-
-@_cdecl("sc_trainer_train_epoch")
-public func sc_trainer_train_epoch(_ t: OpaquePointer?, _ l: OpaquePointer?, _ meanLoss: UnsafeMutablePointer<Float>?,
-                                   _ accuracy: UnsafeMutablePointer<Double>?) -> Int32 {
-    exported("sc_trainer_train_epoch") {
-        let handle = try resolveTrainer(t)
-        let trainer = try handle.usable()
-        let loader = try resolveLoader(l).loader
-        let (callback, user) = (handle.progress, handle.progressUser)
-        let result = try trainer.trainEpoch(loader) { iteration, lr, loss, acc in
-            callback?(user, Int64(iteration), lr, loss, acc)
-        }
-        meanLoss?.pointee = Float(result.loss)
-        accuracy?.pointee = result.accuracy
-    }
-}
-
-@_cdecl("sc_trainer_evaluate_loader")
-public func sc_trainer_evaluate_loader(_ t: OpaquePointer?, _ l: OpaquePointer?, _ meanLoss: UnsafeMutablePointer<Float>?,
-                                       _ accuracy: UnsafeMutablePointer<Double>?) -> Int32 {
-    exported("sc_trainer_evaluate_loader") {
-        let trainer = try resolveTrainer(t).usable()
-        let result = try trainer.evaluate(try resolveLoader(l).loader)
-        try recordEvaluation(trainer, loss: Float(result.loss), accuracy: result.accuracy)
-        meanLoss?.pointee = Float(result.loss)
-        accuracy?.pointee = result.accuracy
-    }
-}
-
-@_cdecl("sc_trainer_evaluate_dataset")
-public func sc_trainer_evaluate_dataset(_ t: OpaquePointer?, _ d: OpaquePointer?, _ spec: UnsafePointer<CChar>?,
-                                        _ meanLoss: UnsafeMutablePointer<Float>?, _ accuracy: UnsafeMutablePointer<Double>?) -> Int32 {
-    exported("sc_trainer_evaluate_dataset") {
-        let trainer = try resolveTrainer(t).usable()
-        let dataset = try resolveDataset(d).dataset
-        let config = try LoaderConfiguration(spec: "shuffle=0 " + specText(spec))
-        guard config.cropPadding == 0 && !config.flip && !config.shuffle && !config.dropLast else {
-            throw SuperConvError.invalidArgument("evaluation takes every sample once, in order, unaugmented: drop augment, shuffle and drop_last")
-        }
-        let result = try trainer.evaluate(try Loader(dataset: dataset, configuration: config))
-        try recordEvaluation(trainer, loss: Float(result.loss), accuracy: result.accuracy)
-        meanLoss?.pointee = Float(result.loss)
-        accuracy?.pointee = result.accuracy
+@_cdecl("sc_loader_load_normalization")
+public func sc_loader_load_normalization(_ l: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    exported("sc_loader_load_normalization") {
+        try Checkpoint.loadNormalization(into: try resolveLoader(l).loader, from: try pathArgument(path))
     }
 }

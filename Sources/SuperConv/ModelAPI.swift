@@ -147,3 +147,10 @@ public func sc_model_profile(_ m: OpaquePointer?, _ report: UnsafeMutablePointer
         out.pointee = text.cString
     }
 }
+
+@_cdecl("sc_model_create_from_checkpoint")
+public func sc_model_create_from_checkpoint(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    createHandle("sc_model_create_from_checkpoint", out) {
+        ModelHandle(try Checkpoint.loadModel(from: try pathArgument(path)))
+    }
+}

@@ -151,32 +151,3 @@ nonisolated(unsafe) private let verdictNames: [RangeTestReport.Verdict: OwnedCSt
     .likely: OwnedCString("likely"), .unlikely: OwnedCString("unlikely"),
     .inconclusive: OwnedCString("inconclusive"), .unknown: OwnedCString("unknown"),
 ]
-
-@_cdecl("sc_trainer_range_test")
-public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?, _ n: Int64,
-                                  _ xEval: UnsafePointer<Float>?, _ labelsEval: UnsafePointer<Int32>?, _ nEval: Int64,
-                                  _ spec: UnsafePointer<CChar>?, _ r: OpaquePointer?) -> Int32 {
-    exported("sc_trainer_range_test") {
-        let handle = try resolveTrainer(t)
-        let trainer = try handle.usable()
-        let records = try resolveRangeTest(r)
-        let x = try required(x, "x"), labels = try required(labels, "labels")
-        let limit = Int64(Int32.max) / Int64(trainer.model.sampleSize)
-        guard n >= 1, n <= limit else { throw SuperConvError.invalidArgument("n = \(n) is out of range") }
-        guard nEval >= 0, nEval <= limit else { throw SuperConvError.invalidArgument("n_eval = \(nEval) is out of range") }
-        if nEval > 0 {
-            _ = try required(xEval, "x_eval")
-            _ = try required(labelsEval, "labels_eval")
-        }
-        let config = try RangeTestRunConfiguration(spec: specText(spec))
-        try trainer.validateLabels(labels, count: Int(n))
-        if let labelsEval, nEval > 0 { try trainer.validateLabels(labelsEval, count: Int(nEval)) }
-        let (callback, user) = (handle.progress, handle.progressUser)
-        let points = try trainer.rangeTest(config, analyzer: records.analyzer, x: x, labels: labels, count: Int(n),
-                                           evalX: xEval, evalLabels: labelsEval, evalCount: Int(nEval)) { i, point in
-            callback?(user, Int64(i), Float(point.learningRate), Float(point.trainLoss), Float(point.trainAccuracy))
-        }
-        records.points = []
-        for p in points { records.append(p) }
-    }
-}

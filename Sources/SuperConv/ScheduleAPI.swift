@@ -66,11 +66,3 @@ public func sc_schedule_table(_ s: OpaquePointer?, _ first: Int64, _ count: Int6
         }
     }
 }
-
-@_cdecl("sc_trainer_set_schedule")
-public func sc_trainer_set_schedule(_ t: OpaquePointer?, _ s: OpaquePointer?) -> Int32 {
-    exported("sc_trainer_set_schedule") {
-        let trainer = try resolveTrainer(t).usable()
-        trainer.setSchedule(try resolveSchedule(s).configuration)
-    }
-}

@@ -1,5 +1,8 @@
 import SuperConvCore
 
+/// The host's progress callback: iteration, learning rate, batch loss and accuracy.
+public typealias ProgressCallback = @convention(c) (UnsafeMutableRawPointer?, Int64, Float, Float, Float) -> Void
+
 final class TrainerHandle: HandleObject, SpecifiedHandle {
     let trainer: Trainer
     /// Kept alive by the trainer so that a model destroyed first cannot be dereferenced.
@@ -98,4 +101,143 @@ public func sc_trainer_iteration(_ t: OpaquePointer?, _ iteration: UnsafeMutable
         let handle = try resolveTrainer(t)
         try required(iteration, "iteration").pointee = Int64(handle.trainer.iteration)
     }
+}
+
+@_cdecl("sc_trainer_set_schedule")
+public func sc_trainer_set_schedule(_ t: OpaquePointer?, _ s: OpaquePointer?) -> Int32 {
+    exported("sc_trainer_set_schedule") {
+        let trainer = try resolveTrainer(t).usable()
+        trainer.setSchedule(try resolveSchedule(s).configuration)
+    }
+}
+
+@_cdecl("sc_trainer_set_progress")
+public func sc_trainer_set_progress(_ t: OpaquePointer?, _ callback: ProgressCallback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+    exported("sc_trainer_set_progress") {
+        let handle = try resolveTrainer(t)
+        handle.progress = callback
+        handle.progressUser = user
+    }
+}
+
+@_cdecl("sc_trainer_attach_lr_estimator")
+public func sc_trainer_attach_lr_estimator(_ t: OpaquePointer?, _ spec: UnsafePointer<CChar>?) -> Int32 {
+    exported("sc_trainer_attach_lr_estimator") {
+        let trainer = try resolveTrainer(t).usable()
+        try trainer.attachEstimator(EstimatorConfiguration(spec: specText(spec)))
+    }
+}
+
+@_cdecl("sc_trainer_record")
+public func sc_trainer_record(_ t: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ spec: UnsafePointer<CChar>?) -> Int32 {
+    exported("sc_trainer_record") {
+        let trainer = try resolveTrainer(t).trainer
+        if let current = trainer.recorder {
+            // Stopping (or switching files): a last flush, and any failure met while recording.
+            trainer.recorder = nil
+            try current.flush(trainer)
+            if let failure = current.failure { throw failure }
+        }
+        guard let path else { return }
+        let parsed = try RunRecorder.schema.parse(specText(spec))
+        let append = try parsed.choice("append", ["0", "1"]) == "1"
+        let recorder = try RunRecorder(path: try pathArgument(path),
+                                       flushEvery: try parsed.int("flush_every", in: 1...Int(Int32.max)),
+                                       continuing: append ? trainer : nil)
+        try recorder.flush(trainer)  // fails now, not later, when the file cannot be written
+        trainer.recorder = recorder
+    }
+}
+
+@_cdecl("sc_trainer_train_epoch")
+public func sc_trainer_train_epoch(_ t: OpaquePointer?, _ l: OpaquePointer?, _ meanLoss: UnsafeMutablePointer<Float>?,
+                                   _ accuracy: UnsafeMutablePointer<Double>?) -> Int32 {
+    exported("sc_trainer_train_epoch") {
+        let handle = try resolveTrainer(t)
+        let trainer = try handle.usable()
+        let loader = try resolveLoader(l).loader
+        let (callback, user) = (handle.progress, handle.progressUser)
+        let result = try trainer.trainEpoch(loader) { iteration, lr, loss, acc in
+            callback?(user, Int64(iteration), lr, loss, acc)
+        }
+        meanLoss?.pointee = Float(result.loss)
+        accuracy?.pointee = result.accuracy
+    }
+}
+
+@_cdecl("sc_trainer_evaluate_loader")
+public func sc_trainer_evaluate_loader(_ t: OpaquePointer?, _ l: OpaquePointer?, _ meanLoss: UnsafeMutablePointer<Float>?,
+                                       _ accuracy: UnsafeMutablePointer<Double>?) -> Int32 {
+    exported("sc_trainer_evaluate_loader") {
+        let trainer = try resolveTrainer(t).usable()
+        let result = try trainer.evaluate(try resolveLoader(l).loader)
+        try recordEvaluation(trainer, loss: Float(result.loss), accuracy: result.accuracy)
+        meanLoss?.pointee = Float(result.loss)
+        accuracy?.pointee = result.accuracy
+    }
+}
+
+@_cdecl("sc_trainer_evaluate_dataset")
+public func sc_trainer_evaluate_dataset(_ t: OpaquePointer?, _ d: OpaquePointer?, _ spec: UnsafePointer<CChar>?,
+                                        _ meanLoss: UnsafeMutablePointer<Float>?, _ accuracy: UnsafeMutablePointer<Double>?) -> Int32 {
+    exported("sc_trainer_evaluate_dataset") {
+        let trainer = try resolveTrainer(t).usable()
+        let dataset = try resolveDataset(d).dataset
+        let config = try LoaderConfiguration(spec: "shuffle=0 " + specText(spec))
+        guard config.cropPadding == 0 && !config.flip && !config.shuffle && !config.dropLast else {
+            throw SuperConvError.invalidArgument("evaluation takes every sample once, in order, unaugmented: drop augment, shuffle and drop_last")
+        }
+        let result = try trainer.evaluate(try Loader(dataset: dataset, configuration: config))
+        try recordEvaluation(trainer, loss: Float(result.loss), accuracy: result.accuracy)
+        meanLoss?.pointee = Float(result.loss)
+        accuracy?.pointee = result.accuracy
+    }
+}
+
+@_cdecl("sc_trainer_range_test")
+public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?, _ n: Int64,
+                                  _ xEval: UnsafePointer<Float>?, _ labelsEval: UnsafePointer<Int32>?, _ nEval: Int64,
+                                  _ spec: UnsafePointer<CChar>?, _ r: OpaquePointer?) -> Int32 {
+    exported("sc_trainer_range_test") {
+        let handle = try resolveTrainer(t)
+        let trainer = try handle.usable()
+        let records = try resolveRangeTest(r)
+        let x = try required(x, "x"), labels = try required(labels, "labels")
+        let limit = Int64(Int32.max) / Int64(trainer.model.sampleSize)
+        guard n >= 1, n <= limit else { throw SuperConvError.invalidArgument("n = \(n) is out of range") }
+        guard nEval >= 0, nEval <= limit else { throw SuperConvError.invalidArgument("n_eval = \(nEval) is out of range") }
+        if nEval > 0 {
+            _ = try required(xEval, "x_eval")
+            _ = try required(labelsEval, "labels_eval")
+        }
+        let config = try RangeTestRunConfiguration(spec: specText(spec))
+        try trainer.validateLabels(labels, count: Int(n))
+        if let labelsEval, nEval > 0 { try trainer.validateLabels(labelsEval, count: Int(nEval)) }
+        let (callback, user) = (handle.progress, handle.progressUser)
+        let points = try trainer.rangeTest(config, analyzer: records.analyzer, x: x, labels: labels, count: Int(n),
+                                           evalX: xEval, evalLabels: labelsEval, evalCount: Int(nEval)) { i, point in
+            callback?(user, Int64(i), Float(point.learningRate), Float(point.trainLoss), Float(point.trainAccuracy))
+        }
+        records.points = []
+        for p in points { records.append(p) }
+    }
+}
+
+@_cdecl("sc_trainer_lr_estimate")
+public func sc_trainer_lr_estimate(_ t: OpaquePointer?, _ raw: UnsafeMutablePointer<Float>?,
+                                   _ smoothed: UnsafeMutablePointer<Float>?) -> Int32 {
+    exported("sc_trainer_lr_estimate") {
+        let trainer = try resolveTrainer(t).trainer
+        guard let estimator = trainer.estimator else {
+            throw SuperConvError.state("no estimator is attached; call sc_trainer_attach_lr_estimator first")
+        }
+        let ready = estimator.observations >= 3
+        raw?.pointee = ready ? Float(estimator.raw) : .nan
+        smoothed?.pointee = ready ? Float(estimator.smoothed) : .nan
+    }
+}
+
+/// Appends an evaluation to the trainer's run record, if it records.
+func recordEvaluation(_ trainer: Trainer, loss: Float, accuracy: Double) throws {
+    try trainer.recorder?.recordEvaluation(trainer, loss: Double(loss), accuracy: accuracy)
 }

@@ -1,10 +1,45 @@
 import ArgumentParser
 import CSuperConv
 import Glibc
+import SuperConvCore
 
 // Flags mirror the library's spec keys (underscores become dashes: bn_maf is --bn-maf). A flag
 // that is not given is not passed, so the library's default applies; the library checks every
-// value and its message names the key.
+// value and its message names the key. Their help is the key's description and default in the
+// library's schema, so that the command, the header and the library cannot drift apart.
+
+/// A spec key's flag help: its description and default from `schema`, then `note`. The default
+/// is left out where the command passes the flag's own (ArgumentParser then shows that).
+func keyHelp(_ schema: SpecSchema, _ name: String, showingDefault: Bool = true, note: String = "") -> ArgumentHelp {
+    guard let key = schema.key(name) else { preconditionFailure("the \(schema.subject) spec has no key \(name)") }
+    return flagHelp(key.help, defaults: showingDefault && !key.defaultValue.isEmpty ? key.defaultValue : nil, note: note)
+}
+
+/// A schedule key's flag help: its description and its default under each policy that takes it,
+/// the most common one first: "(default 0.1; multistep 0.35, linear_ramp 0)".
+func scheduleKeyHelp(_ name: String, note: String = "") -> ArgumentHelp {
+    var policiesByDefault: [(value: String, policies: [String])] = []
+    var description = ""
+    for policy in ScheduleConfiguration.policies {
+        guard let key = ScheduleConfiguration.schema(for: policy).key(name) else { continue }
+        description = key.help
+        if let i = policiesByDefault.firstIndex(where: { $0.value == key.defaultValue }) {
+            policiesByDefault[i].policies.append(policy)
+        } else {
+            policiesByDefault.append((key.defaultValue, [policy]))
+        }
+    }
+    guard !description.isEmpty else { preconditionFailure("no schedule policy has the key \(name)") }
+    let ordered = policiesByDefault.enumerated().sorted {
+        ($0.element.policies.count, -$0.offset) > ($1.element.policies.count, -$1.offset)
+    }.map(\.element)
+    let others = ordered.dropFirst().map { "\($0.policies.joined(separator: ", ")) \($0.value)" }
+    return flagHelp(description, defaults: ([ordered[0].value] + others).joined(separator: "; "), note: note)
+}
+
+private func flagHelp(_ description: String, defaults: String?, note: String) -> ArgumentHelp {
+    ArgumentHelp(description + (defaults.map { " (default \($0))" } ?? "") + "." + note)
+}
 
 struct CommonOptions: ParsableArguments {
     @Option(help: "Threads the library computes with (default: SUPERCONV_NUM_THREADS, else all cores).")
@@ -59,19 +94,20 @@ struct DataOptions: ParsableArguments {
 
 /// Loader spec keys (sc_loader_create).
 struct LoaderOptions: ParsableArguments {
-    @Option(help: "Samples per batch (default 128).") var batch: Int?
-    @Option(help: "1: a fresh seeded order every epoch (default); 0: data order.") var shuffle: Int?
-    @Option(help: "Seed of the order, the augmentation and the subsets (loader key seed; default 0).") var dataSeed: UInt64?
-    @Option(help: "1: drop an epoch's last, smaller batch.") var dropLast: Int?
-    @Option(help: "none, or a comma list of cropN (zero-pad N pixels, random crop) and flip.") var augment: String?
-    @Option(help: "none, channel (mean/std per channel) or pixel (per-pixel mean, the paper's).")
-    var normalize = "pixel"
-    @Option(help: "Train on this many samples only; 0: all.") var subset: Int?
-    @Option(help: "first, or stratified (a seeded subset with the class proportions).") var subsetMode: String?
-    @Option(help: "Training samples held out (stratified) as the evaluation data instead of the test set.") var holdout: Int?
-    @Option(help: "Batches prepared ahead by the loader's thread (default 2).") var prefetch: Int?
-    @Option(help: "normalize=channel: per-channel means, comma-separated (default: computed).") var mean: String?
-    @Option(help: "normalize=channel: per-channel standard deviations (default: computed).") var std: String?
+    private static let schema = LoaderConfiguration.schema
+    @Option(help: keyHelp(schema, "batch")) var batch: Int?
+    @Option(help: keyHelp(schema, "shuffle")) var shuffle: Int?
+    @Option(help: keyHelp(schema, "seed", note: " The loader's key seed.")) var dataSeed: UInt64?
+    @Option(help: keyHelp(schema, "drop_last")) var dropLast: Int?
+    @Option(help: keyHelp(schema, "augment")) var augment: String?
+    @Option(help: keyHelp(schema, "normalize", showingDefault: false)) var normalize = "pixel"
+    @Option(help: keyHelp(schema, "subset")) var subset: Int?
+    @Option(help: keyHelp(schema, "subset_mode")) var subsetMode: String?
+    @Option(help: keyHelp(schema, "holdout", note: " They are the evaluation data instead of the test set."))
+    var holdout: Int?
+    @Option(help: keyHelp(schema, "prefetch")) var prefetch: Int?
+    @Option(help: keyHelp(schema, "mean")) var mean: String?
+    @Option(help: keyHelp(schema, "std")) var std: String?
 
     /// The training loader's spec; `part` selects the held-out part when --holdout is given.
     func spec(part: String = "train") -> String {
@@ -112,14 +148,15 @@ private extension String {
 
 /// Model spec keys (sc_model_create); input and classes come from the data.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "6n+2 layers: 20, 32, 44, 56, 110, ... (default 20).") var depth: Int?
-    @Option(help: "caffe (the paper's network, default) or he-a (PyTorch's common CIFAR ResNet).") var variant: String?
-    @Option(help: "Seed of the initialisation and the dropout masks (default 1).") var seed: UInt64?
-    @Option(help: "BatchNorm moving-average fraction (default 0.95, the paper's value for short runs).") var bnMaf: Double?
-    @Option(help: "BatchNorm epsilon (default 1e-5).") var bnEps: Double?
-    @Option(help: "Running statistics: caffe (bias-corrected, default) or pytorch (momentum).") var bnStats: String?
-    @Option(help: "Inference normalises with global (running, default) or batch statistics.") var bnEval: String?
-    @Option(help: "Dropout probability before the classifier (default 0).") var dropout: Double?
+    private static let schema = ModelConfiguration.schema
+    @Option(help: keyHelp(schema, "depth")) var depth: Int?
+    @Option(help: keyHelp(schema, "variant")) var variant: String?
+    @Option(help: keyHelp(schema, "seed")) var seed: UInt64?
+    @Option(help: keyHelp(schema, "bn_maf")) var bnMaf: Double?
+    @Option(help: keyHelp(schema, "bn_eps")) var bnEps: Double?
+    @Option(help: keyHelp(schema, "bn_stats")) var bnStats: String?
+    @Option(help: keyHelp(schema, "bn_eval")) var bnEval: String?
+    @Option(help: keyHelp(schema, "dropout")) var dropout: Double?
 
     func spec(for dataset: Dataset) -> String {
         let info = dataset.info
@@ -131,14 +168,15 @@ struct ModelOptions: ParsableArguments {
 
 /// Trainer spec keys (sc_trainer_create): the optimizer and evaluation batching.
 struct OptimizerOptions: ParsableArguments {
-    @Option(help: "sgd (default), nesterov, adagrad, adadelta, adam or adamw.") var optimizer: String?
-    @Option(help: "sgd/nesterov update form: caffe (default, v = m*v + lr*g) or pytorch (v = m*v + g).") var form: String?
-    @Option(help: "L2 weight decay (default 1e-4; decoupled for adamw).") var weightDecay: Double?
-    @Option(help: "adadelta's decay of its running averages (default 0.95).") var rho: Double?
-    @Option(help: "adagrad/adadelta/adam denominator term (default 1e-8).") var eps: Double?
-    @Option(help: "adam's second-moment decay (default 0.999; beta1 is the momentum).") var beta2: Double?
-    @Option(help: "Clip gradients to this global L2 norm; 0 = off (default).") var clip: Double?
-    @Option(help: "Samples per forward pass in evaluation (default 250).") var evalBatch: Int?
+    private static let schema = TrainerConfiguration.schema
+    @Option(help: keyHelp(schema, "optimizer")) var optimizer: String?
+    @Option(help: keyHelp(schema, "form")) var form: String?
+    @Option(help: keyHelp(schema, "weight_decay")) var weightDecay: Double?
+    @Option(help: keyHelp(schema, "rho")) var rho: Double?
+    @Option(help: keyHelp(schema, "eps")) var eps: Double?
+    @Option(help: keyHelp(schema, "beta2")) var beta2: Double?
+    @Option(help: keyHelp(schema, "clip")) var clip: Double?
+    @Option(help: keyHelp(schema, "eval_batch")) var evalBatch: Int?
 
     func spec(momentum: Double? = nil) -> String {
         specText([("optimizer", optimizer), ("form", form), ("weight_decay", weightDecay), ("rho", rho), ("eps", eps),
@@ -149,32 +187,32 @@ struct OptimizerOptions: ParsableArguments {
 /// Schedule spec keys (sc_schedule_create). Keys a policy needs to know the run's length are
 /// derived from the budget when not given.
 struct ScheduleOptions: ParsableArguments {
-    @Option(help: """
-        fixed, step, multistep, exp, poly, triangular, triangular2, exp_range, onecycle (Smith's, \
-        linear), onecycle_cosine (PyTorch's OneCycleLR), sgdr, linear_ramp or exp_ramp.
-        """)
+    @Option(help: keyHelp(ScheduleConfiguration.schema(for: "onecycle"), "policy", showingDefault: false,
+                          note: " Default: onecycle for train, fixed for estimate-lr."))
     var policy: String?
-    @Option(help: "Base (lowest) learning rate.") var baseLr: Double?
-    @Option(help: "Peak learning rate of the cyclical policies (the paper: 3 at batch 1000).") var maxLr: Double?
-    @Option(help: "Momentum, or high,low to cycle it against the learning rate.") var momentum: String?
-    @Option(help: "Iterations of a half cycle (step: between decays). Default for one cycle: 45% of the run.") var stepsize: Int?
-    @Option(help: "Iterations down for triangular policies (default: stepsize).") var stepsizeDown: Int?
-    @Option(help: "Decay factor (step, multistep, exp, exp_range).") var gamma: Double?
-    @Option(help: "multistep's decay iterations, comma-separated (default: 5/8 and 7/8 of the run, the paper's 50k,70k of 80k).")
+    @Option(help: scheduleKeyHelp("base_lr")) var baseLr: Double?
+    @Option(help: scheduleKeyHelp("max_lr")) var maxLr: Double?
+    @Option(help: scheduleKeyHelp("momentum")) var momentum: String?
+    @Option(help: scheduleKeyHelp("stepsize", note: " Here onecycle's is 45% of the run, triangular's half of it."))
+    var stepsize: Int?
+    @Option(help: scheduleKeyHelp("stepsize_down")) var stepsizeDown: Int?
+    @Option(help: scheduleKeyHelp("gamma")) var gamma: Double?
+    @Option(help: scheduleKeyHelp("stepvalues", note: " Here 5/8 and 7/8 of the run (the paper's 50k,70k of 80k)."))
     var stepvalues: String?
-    @Option(help: "poly's exponent.") var power: Double?
-    @Option(help: "Last iteration of poly, onecycle, ramps (default: the run's length).") var maxIter: Int?
-    @Option(help: "onecycle's final lr as a fraction of base_lr (default 0.001).") var annihilation: Double?
-    @Option(help: "onecycle_cosine's length (default: the run's length).") var totalSteps: Int?
-    @Option(help: "onecycle_cosine's fraction of rising steps (default 0.3).") var pctStart: Double?
-    @Option(help: "onecycle_cosine: initial lr = max_lr/div (default 25).") var div: Double?
-    @Option(help: "onecycle_cosine: final lr = initial/final_div (default 1e4).") var finalDiv: Double?
-    @Option(help: "onecycle_cosine: 1 for three phases (fastai's old form).") var threePhase: Int?
-    @Option(help: "onecycle_cosine's annealing: cos (default) or linear.") var anneal: String?
-    @Option(help: "sgdr's first period.") var t0: Int?
-    @Option(help: "sgdr's period growth factor.") var tMult: Int?
-    @Option(help: "sgdr's lowest learning rate.") var etaMin: Double?
-    @Option(help: "Iterations of linear warm-up in front of the policy.") var warmup: Int?
+    @Option(help: scheduleKeyHelp("power")) var power: Double?
+    @Option(help: scheduleKeyHelp("max_iter", note: " Here poly's, onecycle's and the ramps' is the run's length."))
+    var maxIter: Int?
+    @Option(help: scheduleKeyHelp("annihilation")) var annihilation: Double?
+    @Option(help: scheduleKeyHelp("total_steps", note: " Here the run's length.")) var totalSteps: Int?
+    @Option(help: scheduleKeyHelp("pct_start")) var pctStart: Double?
+    @Option(help: scheduleKeyHelp("div")) var div: Double?
+    @Option(help: scheduleKeyHelp("final_div")) var finalDiv: Double?
+    @Option(help: scheduleKeyHelp("three_phase")) var threePhase: Int?
+    @Option(help: scheduleKeyHelp("anneal")) var anneal: String?
+    @Option(help: scheduleKeyHelp("t0")) var t0: Int?
+    @Option(help: scheduleKeyHelp("t_mult")) var tMult: Int?
+    @Option(help: scheduleKeyHelp("eta_min")) var etaMin: Double?
+    @Option(help: scheduleKeyHelp("warmup")) var warmup: Int?
 
     /// The schedule's spec for a run of `total` iterations.
     func spec(defaultPolicy: String, total: Int) -> String {
@@ -207,14 +245,12 @@ struct ScheduleOptions: ParsableArguments {
 
 /// Estimator spec keys (sc_trainer_attach_lr_estimator), prefixed --estimator-.
 struct EstimatorOptions: ParsableArguments {
-    @Option(name: .customLong("estimator-alpha"), help: "Weight of each new estimate in the running average (default 0.1).")
-    var alpha: Double?
-    @Option(name: .customLong("estimator-initial"), help: "Starting value of the running average (default 0.1).")
-    var initial: Double?
-    @Option(name: .customLong("estimator-norm"), help: "l1 (the authors') or l2.") var norm: String?
-    @Option(name: .customLong("estimator-inc"), help: "Iterations between parameter snapshots (default 1).") var inc: Int?
-    @Option(name: .customLong("estimator-params"), help: "trainable (default), or all (BN statistics too).")
-    var params: String?
+    private static let schema = EstimatorConfiguration.schema
+    @Option(name: .customLong("estimator-alpha"), help: keyHelp(schema, "alpha")) var alpha: Double?
+    @Option(name: .customLong("estimator-initial"), help: keyHelp(schema, "initial")) var initial: Double?
+    @Option(name: .customLong("estimator-norm"), help: keyHelp(schema, "norm")) var norm: String?
+    @Option(name: .customLong("estimator-inc"), help: keyHelp(schema, "inc")) var inc: Int?
+    @Option(name: .customLong("estimator-params"), help: keyHelp(schema, "params")) var params: String?
 
     var spec: String {
         specText([("alpha", alpha), ("initial", initial), ("norm", norm), ("inc", inc), ("params", params)])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSuperConv
 import Glibc
+import SuperConvCore
 
 struct RangeTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,21 +22,25 @@ struct RangeTestCommand: ParsableCommand {
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "General") var common: CommonOptions
 
-    @Option(help: "linear (the paper's, default) or exp (fastai's).") var sweep: String?
-    @Option(help: "First learning rate (default 0; exp needs > 0).") var minLr: Double?
-    @Option(help: "Last learning rate (default 3).") var maxLr: Double?
-    @Option(help: "Steps in the sweep.") var iterations = 500
-    @Option(help: "Steps between evaluations (default 10).") var evalEvery: Int?
-    @Option(help: "1: stop when the smoothed loss diverges (default); 0: sweep to the end.") var stop: Int?
-    @Option(help: "Momentum during the sweep (default 0.9).") var momentum: Double?
+    private static let sweepSchema = RangeTestRunConfiguration.schema
+    private static let analysisSchema = RangeTestAnalyzer.schema
+    @Option(help: keyHelp(sweepSchema, "sweep")) var sweep: String?
+    @Option(help: keyHelp(sweepSchema, "min_lr")) var minLr: Double?
+    @Option(help: keyHelp(sweepSchema, "max_lr")) var maxLr: Double?
+    @Option(help: keyHelp(sweepSchema, "iterations", showingDefault: false))
+    var iterations = Int(sweepSchema.key("iterations")!.defaultValue)!
+    @Option(help: keyHelp(sweepSchema, "eval_every")) var evalEvery: Int?
+    @Option(help: keyHelp(sweepSchema, "stop")) var stop: Int?
+    @Option(help: keyHelp(TrainerConfiguration.schema, "momentum", note: " It is the sweep's momentum."))
+    var momentum: Double?
     @Option(help: "Test samples evaluated at each evaluation; 0: none (training accuracy is used).")
     var evalSamples = 1000
 
-    @Option(help: "Analysis: the loss has diverged above this times its best (default 4).") var diverge: Double?
-    @Option(help: "Analysis: fastai's loss smoothing (default 0.98).") var beta: Double?
-    @Option(help: "Analysis: torch-lr-finder's smoothing factor (default 0.05).") var smoothF: Double?
-    @Option(help: "Analysis: the paper's min_lr = max_lr / min_div (default 3).") var minDiv: Double?
-    @Option(help: "Analysis: accuracy within this of its peak counts as the plateau (default 0.05).") var plateauTol: Double?
+    @Option(help: keyHelp(analysisSchema, "diverge")) var diverge: Double?
+    @Option(help: keyHelp(analysisSchema, "beta")) var beta: Double?
+    @Option(help: keyHelp(analysisSchema, "smooth_f")) var smoothF: Double?
+    @Option(help: keyHelp(analysisSchema, "min_div")) var minDiv: Double?
+    @Option(help: keyHelp(analysisSchema, "plateau_tol")) var plateauTol: Double?
 
     func validate() throws {
         guard iterations >= 2 else { throw ValidationError("--iterations must be at least 2") }

@@ -8,7 +8,9 @@ enum { SAMPLE = 1 * 16 * 16, N = 4, CLASSES = 3 };
 static const char *SPEC = "depth=8 variant=he-a input=1x16x16 classes=3 seed=5";
 
 static void library(void) {
-  CHECK(strcmp(sc_version(), "0.1.0") == 0, "version %s", sc_version());
+  char version[32];
+  snprintf(version, sizeof version, "%d.%d.%d", SC_VERSION_MAJOR, SC_VERSION_MINOR, SC_VERSION_PATCH);
+  CHECK(strcmp(sc_version(), version) == 0, "version %s, the header's %s", sc_version(), version);
   CHECK(sc_abi_version() == SC_ABI_VERSION, "abi %d", sc_abi_version());
   CHECK(strcmp(sc_status_name(SC_ERR_SHAPE), "SC_ERR_SHAPE") == 0, "%s", sc_status_name(SC_ERR_SHAPE));
   CHECK(strcmp(sc_status_name((sc_status)42), "SC_ERR_UNKNOWN") == 0, "%s", sc_status_name((sc_status)42));

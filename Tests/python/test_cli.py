@@ -40,10 +40,11 @@ def error_line(result):
     return lines[0]
 
 
-def test_info_names_the_library_threads_and_blas():
+def test_info_names_the_library_threads_and_blas(header_version):
     result = run("info", "--threads", "1")
     assert result.returncode == 0
-    assert "superconv 0.1.0 (ABI 1)" in result.stdout
+    version, abi = header_version
+    assert f"superconv {version} (ABI {abi})" in result.stdout
     assert "threads   1" in result.stdout and "OpenBLAS" in result.stdout
 
 
@@ -58,6 +59,15 @@ def test_help_documents_the_spec_keys_as_flags():
     for flag in ("--sweep", "--min-lr", "--max-lr", "--iterations", "--eval-every", "--stop", "--min-div",
                  "--plateau-tol"):
         assert flag in text, flag
+
+def test_flag_help_is_the_schemas_description_and_default():
+    text = " ".join(run("train", "--help").stdout.split())
+    assert ("--bn-maf <bn-maf> BatchNorm moving-average fraction in (0, 1]; the paper uses 0.95 for short runs "
+            "(Caffe's default is 0.999; PyTorch's momentum 0.1 is bn_maf=0.9) (default 0.95).") in text
+    assert "--base-lr <base-lr> base (lowest) learning rate; the start of a ramp (default 0.1; multistep 0.35; " \
+           "linear_ramp 0; exp_ramp 1e-05)." in text
+    # The command's own default replaces the library's where the README says so.
+    assert "without scaling (computed on the loader's samples). (default: pixel)" in text
 
 
 def test_train_evaluate_and_the_run_folder(data, tmp_path):

@@ -78,9 +78,10 @@ public struct EstimatorConfiguration: Sendable {
     public static let schema = SpecSchema(subject: "lr_estimator", keys: [
         .init("alpha", "0.1", "weight of each new estimate in the running average"),
         .init("initial", "0.1", "starting value of the running average"),
-        .init("norm", "l1", "l1 (sum of absolute values, as the authors) or l2 (root of the sum of squares)"),
+        .init("norm", "l1", "l1 (sums of absolute values, as the authors) or l2 (square roots of sums of squares)"),
         .init("inc", "1", "on a trainer: iterations between snapshots"),
-        .init("params", "trainable", "on a trainer: trainable, or all (BN running statistics too)"),
+        .init("params", "trainable", "on a trainer: trainable, or all (BN running statistics too, "
+              + "as the authors summed every blob)"),
     ])
 
     public init(spec text: String) throws {

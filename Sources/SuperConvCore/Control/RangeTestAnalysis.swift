@@ -102,11 +102,12 @@ public struct RangeTestAnalyzer: Sendable {
     public init() {}
 
     public static let schema = SpecSchema(subject: "range_test", keys: [
-        .init("diverge", "4", "divergence: smoothed loss above this times the best so far (fastai: 4)"),
-        .init("beta", "0.98", "fastai's smoothing of the loss"),
-        .init("smooth_f", "0.05", "torch-lr-finder's smoothing factor"),
-        .init("min_div", "3", "the paper's min_lr = max_lr / min_div (3 or 4)"),
-        .init("plateau_tol", "0.05", "accuracy within this of its peak counts as the plateau"),
+        .init("diverge", "4", "the loss has diverged once its smoothed value exceeds this times the best so far, "
+              + "or is NaN (fastai's rule)"),
+        .init("beta", "0.98", "fastai's debiased exponential smoothing of the loss, in [0, 1)"),
+        .init("smooth_f", "0.05", "torch-lr-finder's smoothing factor (its own divergence factor is 5)"),
+        .init("min_div", "3", "the paper's rule: min_lr = max_lr / min_div (3 or 4)"),
+        .init("plateau_tol", "0.05", "accuracy within this fraction of its peak counts as the plateau"),
     ])
 
     public init(_ spec: Spec) throws {

@@ -15,9 +15,9 @@ public struct RangeTestRunConfiguration: Sendable {
         .init("sweep", "linear", "linear (the paper's) or exp (fastai's)"),
         .init("min_lr", "0", "first learning rate (exp needs > 0)"),
         .init("max_lr", "3", "last learning rate"),
-        .init("iterations", "500", "length of the sweep"),
-        .init("batch", "128", "training samples per iteration, taken in order from the data, wrapping"),
-        .init("eval_every", "10", "iterations between evaluations on the held-out data"),
+        .init("iterations", "500", "length of the sweep in steps"),
+        .init("batch", "128", "training samples per step, taken in order from the data, wrapping around"),
+        .init("eval_every", "10", "steps between evaluations on the held-out data (and at the last)"),
         .init("stop", "1", "1: stop when the smoothed loss diverges; 0: sweep to the end"),
     ])
 

@@ -27,18 +27,22 @@ public struct LoaderConfiguration: Sendable {
 
     public static let schema = SpecSchema(subject: "loader", keys: [
         .init("batch", "128", "samples per batch"),
-        .init("shuffle", "1", "1: a fresh seeded order every epoch; 0: data order"),
+        .init("shuffle", "1", "1: a fresh order every epoch, seeded by (seed, epoch); 0: data order"),
         .init("seed", "0", "seed of the order, the augmentation and the subsets"),
-        .init("drop_last", "0", "1: drop the last, smaller batch of an epoch"),
-        .init("augment", "none", "none, or a comma list of cropN (zero-pad N pixels, random crop) and flip"),
-        .init("normalize", "none", "none, channel (mean/std per channel) or pixel (per-pixel mean, no scaling)"),
+        .init("drop_last", "0", "1: drop an epoch's last, smaller batch"),
+        .init("augment", "none", "none, or a comma list of cropN (pad N zero pixels, crop a random window at the "
+              + "original size) and flip (mirror with probability 1/2)"),
+        .init("normalize", "none", "none; channel: per-channel mean and standard deviation; pixel: the paper's "
+              + "per-pixel mean subtracted without scaling (computed on the loader's samples)"),
         .init("subset", "0", "use only this many samples; 0: all"),
-        .init("subset_mode", "first", "first, or stratified (a seeded random subset with the class proportions)"),
-        .init("holdout", "0", "samples held out for validation (stratified, seeded), after the subset"),
+        .init("subset_mode", "first", "first (the first samples), or stratified (a seeded random subset with the "
+              + "class proportions, as the paper's 10k to 40k experiments)"),
+        .init("holdout", "0", "samples held out (stratified, seeded) after the subset"),
         .init("part", "train", "train (the samples not held out) or holdout"),
-        .init("prefetch", "2", "batches prepared ahead by the background thread"),
-        .init("mean", "auto", "normalize=channel: per-channel means as a comma list, or auto (computed)"),
-        .init("std", "auto", "normalize=channel: per-channel standard deviations, or auto"),
+        .init("prefetch", "2", "batches prepared ahead by the background thread, 1 to 64"),
+        .init("mean", "auto", "normalize=channel: per-channel means as a comma list (e.g. 0.4914,0.4822,0.4465), "
+              + "or auto (computed)"),
+        .init("std", "auto", "normalize=channel: per-channel standard deviations as a comma list, or auto (computed)"),
     ])
 
     public init(spec text: String) throws {

@@ -25,16 +25,20 @@ public struct ModelConfiguration: Sendable {
     public var blocksPerStage: Int { (depth - 2) / 6 }
 
     public static let schema = SpecSchema(subject: "model", keys: [
-        .init("depth", "20", "6n+2 layers: 20, 32, 44, 56, 110, ..."),
-        .init("variant", "caffe", "caffe (the paper's network) or he-a (PyTorch's common CIFAR ResNet)"),
-        .init("input", "3x32x32", "CxHxW of one sample"),
+        .init("depth", "20", "layers, 6n+2: 20, 32, 44, 56, 110, ... (8 to 1202)"),
+        .init("variant", "caffe", "caffe (the paper's Caffe network: conv biases, average-pool shortcut) "
+              + "or he-a (He et al.'s option A, the common PyTorch CIFAR ResNet)"),
+        .init("input", "3x32x32", "CxHxW of one sample (C <= 64, H and W >= 4; caffe needs H and W divisible by 4)"),
         .init("classes", "10", "number of classes"),
-        .init("seed", "1", "seed of the MSRA initialisation and dropout masks"),
-        .init("bn_maf", "0.95", "BatchNorm moving-average fraction (PyTorch momentum = 1 - bn_maf)"),
-        .init("bn_eps", "1e-05", "BatchNorm epsilon"),
-        .init("bn_stats", "caffe", "running statistics: caffe (bias-corrected) or pytorch (momentum)"),
-        .init("bn_eval", "global", "inference normalises with global (running) or batch statistics"),
-        .init("dropout", "0", "dropout probability before the classifier"),
+        .init("seed", "1", "unsigned 64-bit seed of the MSRA initialisation and the dropout masks"),
+        .init("bn_maf", "0.95", "BatchNorm moving-average fraction in (0, 1]; the paper uses 0.95 for short runs "
+              + "(Caffe's default is 0.999; PyTorch's momentum 0.1 is bn_maf=0.9)"),
+        .init("bn_eps", "1e-05", "BatchNorm epsilon, in (0, 1]"),
+        .init("bn_stats", "caffe", "running statistics: caffe (bias-corrected sums, unbiased batch variance) "
+              + "or pytorch (running = (1 - momentum)*running + momentum*batch, momentum = 1 - bn_maf)"),
+        .init("bn_eval", "global", "inference normalises with global (running) statistics, or with the batch's own "
+              + "(batch: Caffe's use_global_stats: false)"),
+        .init("dropout", "0", "dropout probability before the classifier, in [0, 0.99]"),
     ])
 
     public init(spec text: String) throws {

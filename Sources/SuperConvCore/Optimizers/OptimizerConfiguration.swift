@@ -19,13 +19,15 @@ public struct OptimizerConfiguration: Sendable {
     public var clipNorm: Float
 
     public static let keys: [SpecSchema.Key] = [
-        .init("optimizer", "sgd", "sgd, nesterov, adagrad, adadelta, adam or adamw"),
-        .init("form", "caffe", "sgd/nesterov: caffe (v = m*v + lr*g, w -= v) or pytorch (v = m*v + g, w -= lr*v)"),
-        .init("weight_decay", "0.0001", "L2 decay (decoupled for adamw), times each parameter's decay multiplier"),
-        .init("rho", "0.95", "adadelta's decay of its running averages"),
-        .init("eps", "1e-08", "adagrad, adadelta and adam's denominator term"),
-        .init("beta2", "0.999", "adam's second-moment decay (beta1 is the momentum)"),
-        .init("clip", "0", "clip gradients to this global L2 norm; 0 = off"),
+        .init("optimizer", "sgd", "update rule: sgd, nesterov, adagrad, adadelta, adam or adamw"),
+        .init("form", "caffe", "sgd and nesterov: caffe (v = m*v + lr*g, w -= v; the paper's) "
+              + "or pytorch (v = m*v + g, w -= lr*v)"),
+        .init("weight_decay", "0.0001", "L2 weight decay in [0, 1] (decoupled for adamw), "
+              + "times each parameter's decay multiplier"),
+        .init("rho", "0.95", "adadelta's decay of its running averages, in (0, 1)"),
+        .init("eps", "1e-08", "adagrad, adadelta and adam's denominator term, in (0, 1]"),
+        .init("beta2", "0.999", "adam's second-moment decay, in [0, 1) (beta1 is the momentum)"),
+        .init("clip", "0", "clip gradients to this global L2 norm (Caffe's clip_gradients); 0: off"),
     ]
 
     public init(_ spec: Spec) throws {

@@ -5,49 +5,70 @@ public struct ScheduleConfiguration: Sendable {
     public let schedule: any Schedule
     public let spec: Spec
 
-    static let policies = ["fixed", "step", "multistep", "exp", "poly", "triangular", "triangular2", "exp_range",
-                           "onecycle", "onecycle_cosine", "sgdr", "linear_ramp", "exp_ramp"]
+    public static let policies = ["fixed", "step", "multistep", "exp", "poly", "triangular", "triangular2", "exp_range",
+                                  "onecycle", "onecycle_cosine", "sgdr", "linear_ramp", "exp_ramp"]
 
-    private static func schema(for policy: String) -> SpecSchema {
-        typealias K = SpecSchema.Key
-        let momentum = K("momentum", "0.9", "momentum, or high,low for momentum cycling against the learning rate")
-        let cyclicMomentum = K("momentum", "0.95,0.85", "high,low momentum cycled against the learning rate, or one value")
-        let warmup = K("warmup", "0", "iterations of linear warm-up in front of the policy")
-        var keys: [K] = [K("policy", policy, "one of " + policies.joined(separator: ", "))]
+    /// What each key means, whichever policies take it (their defaults differ).
+    private static let descriptions = [
+        "policy": "fixed, step, multistep, exp, poly, triangular, triangular2, exp_range, onecycle (Smith's 1cycle, "
+            + "linear), onecycle_cosine (PyTorch's OneCycleLR), sgdr, linear_ramp or exp_ramp",
+        "base_lr": "base (lowest) learning rate; the start of a ramp",
+        "max_lr": "peak learning rate of a cycle, the end of a ramp (the paper: 3 at batch 1000)",
+        "momentum": "momentum in [0, 1); triangular, triangular2, exp_range, onecycle and onecycle_cosine also take "
+            + "high,low, cycled against the learning rate",
+        "stepsize": "iterations of a half cycle (step: between decays)",
+        "stepsize_down": "iterations down in a triangular cycle (PyTorch CyclicLR's asymmetric cycle); 0: stepsize",
+        "gamma": "decay factor: per decay (step, multistep) or per iteration (exp, exp_range)",
+        "stepvalues": "multistep's decay iterations, increasing, comma-separated (the paper's PC-LR)",
+        "power": "poly's exponent",
+        "max_iter": "last iteration: poly and the ramps end there, onecycle's annihilation ends there (at least "
+            + "2*stepsize), the triangular policies hold their value from there (0: cycle forever)",
+        "annihilation": "onecycle's final learning rate as a fraction of base_lr",
+        "total_steps": "onecycle_cosine's length in iterations",
+        "pct_start": "onecycle_cosine's fraction of rising iterations",
+        "div": "onecycle_cosine's initial learning rate is max_lr/div",
+        "final_div": "onecycle_cosine's final learning rate is the initial one/final_div",
+        "three_phase": "onecycle_cosine: 1 for three phases (fastai's old form), 0 for two",
+        "anneal": "onecycle_cosine's annealing: cos or linear",
+        "t0": "sgdr's first period in iterations",
+        "t_mult": "sgdr's period growth factor",
+        "eta_min": "sgdr's lowest learning rate",
+        "warmup": "iterations of linear warm-up in front of the policy: the first N learning rates scaled by (it+1)/N",
+    ]
+
+    /// The keys `policy` takes, with its defaults.
+    public static func schema(for policy: String) -> SpecSchema {
+        var defaults = [("policy", policy)]
         switch policy {
         case "fixed":
-            keys += [K("base_lr", "0.1", "learning rate"), momentum]
+            defaults += [("base_lr", "0.1"), ("momentum", "0.9")]
         case "step":
-            keys += [K("base_lr", "0.1", ""), K("gamma", "0.1", ""), K("stepsize", "5000", ""), momentum]
+            defaults += [("base_lr", "0.1"), ("gamma", "0.1"), ("stepsize", "5000"), ("momentum", "0.9")]
         case "multistep":
-            keys += [K("base_lr", "0.35", ""), K("gamma", "0.1", ""), K("stepvalues", "50000,70000", ""), momentum]
+            defaults += [("base_lr", "0.35"), ("gamma", "0.1"), ("stepvalues", "50000,70000"), ("momentum", "0.9")]
         case "exp":
-            keys += [K("base_lr", "0.1", ""), K("gamma", "0.9999", ""), momentum]
+            defaults += [("base_lr", "0.1"), ("gamma", "0.9999"), ("momentum", "0.9")]
         case "poly":
-            keys += [K("base_lr", "0.1", ""), K("power", "1", ""), K("max_iter", "10000", ""), momentum]
+            defaults += [("base_lr", "0.1"), ("power", "1"), ("max_iter", "10000"), ("momentum", "0.9")]
         case "triangular", "triangular2", "exp_range":
-            keys += [K("base_lr", "0.1", ""), K("max_lr", "3", ""), K("stepsize", "5000", "iterations up"),
-                     K("stepsize_down", "0", "iterations down; 0 = stepsize"),
-                     K("gamma", "0.99994", "exp_range's decay per iteration"),
-                     K("max_iter", "0", "hold the value from this iteration on; 0 = cycle forever"), momentum]
+            defaults += [("base_lr", "0.1"), ("max_lr", "3"), ("stepsize", "5000"), ("stepsize_down", "0"),
+                         ("gamma", "0.99994"), ("max_iter", "0"), ("momentum", "0.9")]
         case "onecycle":
-            keys += [K("base_lr", "0.1", ""), K("max_lr", "3", ""), K("stepsize", "5000", ""),
-                     K("max_iter", "11000", "end of the annihilation; at least 2*stepsize"),
-                     K("annihilation", "0.001", "final learning rate as a fraction of base_lr"), cyclicMomentum]
+            defaults += [("base_lr", "0.1"), ("max_lr", "3"), ("stepsize", "5000"), ("max_iter", "11000"),
+                         ("annihilation", "0.001"), ("momentum", "0.95,0.85")]
         case "onecycle_cosine":
-            keys += [K("max_lr", "3", ""), K("total_steps", "10000", ""), K("pct_start", "0.3", ""),
-                     K("div", "25", "initial lr = max_lr/div"), K("final_div", "10000", "final lr = initial/final_div"),
-                     K("three_phase", "0", "0 or 1"), K("anneal", "cos", "cos or linear"), cyclicMomentum]
+            defaults += [("max_lr", "3"), ("total_steps", "10000"), ("pct_start", "0.3"), ("div", "25"),
+                         ("final_div", "10000"), ("three_phase", "0"), ("anneal", "cos"), ("momentum", "0.95,0.85")]
         case "sgdr":
-            keys += [K("base_lr", "0.1", ""), K("t0", "1000", "first period"), K("t_mult", "1", "period growth"),
-                     K("eta_min", "0", ""), momentum]
+            defaults += [("base_lr", "0.1"), ("t0", "1000"), ("t_mult", "1"), ("eta_min", "0"), ("momentum", "0.9")]
         case "linear_ramp":
-            keys += [K("base_lr", "0", ""), K("max_lr", "3", ""), K("max_iter", "5000", ""), momentum]
+            defaults += [("base_lr", "0"), ("max_lr", "3"), ("max_iter", "5000"), ("momentum", "0.9")]
         default:  // exp_ramp
-            keys += [K("base_lr", "1e-05", ""), K("max_lr", "10", ""), K("max_iter", "5000", ""), momentum]
+            defaults += [("base_lr", "1e-05"), ("max_lr", "10"), ("max_iter", "5000"), ("momentum", "0.9")]
         }
-        keys.append(warmup)
-        return SpecSchema(subject: "schedule (policy=\(policy))", keys: keys)
+        defaults.append(("warmup", "0"))
+        return SpecSchema(subject: "schedule (policy=\(policy))",
+                          keys: defaults.map { SpecSchema.Key($0, $1, descriptions[$0] ?? "") })
     }
 
     public init(spec text: String) throws {

@@ -11,6 +11,12 @@ import Glibc
 /// steps and when recording stops, so a run killed midway keeps its records up to the last
 /// flush.
 public final class RunRecorder {
+    public static let schema = SpecSchema(subject: "record", keys: [
+        .init("flush_every", "100", "steps between rewrites of the run file (evaluations always rewrite it)"),
+        .init("append", "0", "1: keep the file's rows up to the trainer's iteration and go on from them "
+              + "(continuing a run resumed from a checkpoint)"),
+    ])
+
     public let path: String
     public let flushEvery: Int
     private let start: Double

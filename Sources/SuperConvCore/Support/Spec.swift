@@ -2,7 +2,9 @@
 /// `"depth=56 variant=caffe input=3x32x32"`. A `SpecSchema` lists the valid keys with their
 /// defaults; parsing rejects unknown and repeated keys, and the typed accessors reject bad
 /// values, each with a message that names the key. Spec strings keep the C ABI stable: a new
-/// option is a new key, never a new signature.
+/// option is a new key, never a new signature. A key's `help` (its meaning, allowed values and
+/// units) is the one description of it: the command's flags show it, and a test holds the
+/// header's key tables to the schemas.
 public struct SpecSchema: Sendable {
     public struct Key: Sendable {
         public let name: String
@@ -25,6 +27,8 @@ public struct SpecSchema: Sendable {
     }
 
     public var keyList: String { keys.map(\.name).joined(separator: ", ") }
+
+    public func key(_ name: String) -> Key? { keys.first { $0.name == name } }
 
     public func parse(_ text: String) throws -> Spec {
         var given: [String: String] = [:]

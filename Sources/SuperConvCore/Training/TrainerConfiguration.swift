@@ -8,10 +8,10 @@ public struct TrainerConfiguration: Sendable {
     public var spec: Spec
 
     public static let schema = SpecSchema(subject: "trainer", keys: [
-        .init("lr", "0.1", "learning rate until a schedule is set"),
-        .init("momentum", "0.9", "momentum (adam's beta1) until a schedule is set"),
+        .init("lr", "0.1", "learning rate until a schedule is set (sc_trainer_set_schedule)"),
+        .init("momentum", "0.9", "momentum (adam's beta1) until a schedule is set, in [0, 0.9999]"),
     ] + OptimizerConfiguration.keys + [
-        .init("eval_batch", "250", "samples per forward in evaluate (matters with bn_eval=batch)"),
+        .init("eval_batch", "250", "samples per forward pass in evaluation (matters with bn_eval=batch)"),
     ])
 
     public init(spec text: String) throws {
