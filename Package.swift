@@ -66,7 +66,7 @@ let package = Package(
         .systemLibrary(name: "CSuperConv", path: "Sources/CSuperConv"),
         .executableTarget(
             name: "SuperConvCLI",
-            dependencies: ["CSuperConv", "SuperConv",
+            dependencies: ["CSuperConv", "SuperConv", "SuperConvCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(

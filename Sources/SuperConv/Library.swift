@@ -35,6 +35,15 @@ nonisolated(unsafe) private let blasInfo: UnsafeMutablePointer<CChar> = strdup(b
 @_cdecl("sc_blas_info")
 public func sc_blas_info() -> UnsafePointer<CChar> { UnsafePointer(blasInfo) }
 
+nonisolated(unsafe) private let instructionSetInfo: UnsafeMutablePointer<CChar> = {
+    let supported = InstructionSet.supported.map(\.rawValue).joined(separator: " ")
+    let note = InstructionSet.selectionNote.isEmpty ? "" : "; \(InstructionSet.selectionNote)"
+    return strdup("\(InstructionSet.selected.rawValue) (supported: \(supported))\(note)")!
+}()
+
+@_cdecl("sc_instruction_set")
+public func sc_instruction_set() -> UnsafePointer<CChar> { UnsafePointer(instructionSetInfo) }
+
 @_cdecl("sc_set_num_threads")
 public func sc_set_num_threads(_ n: Int32) -> Int32 {
     exported("sc_set_num_threads") { try Threads.set(Int(n)) }

@@ -16,6 +16,7 @@ struct Info: ParsableCommand {
                 threads   \(sc_get_num_threads()) (of \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) online processors; \
                 --threads or SUPERCONV_NUM_THREADS)
                 BLAS      \(String(cString: sc_blas_info()))
+                kernels   \(String(cString: sc_instruction_set())) (SUPERCONV_ISA chooses)
                 data      fashion-mnist: \(found ? fashion : "not found (apt-get install dataset-fashion-mnist)")
                 """)
         }

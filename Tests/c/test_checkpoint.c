@@ -172,7 +172,9 @@ static void resume_with_loader(void) {
 
 /* A version-1 checkpoint (positional counters), committed with the transcript of what its run
    did after the save (Tests/fixtures/make_checkpoint_v1.c): loaded by this library into a fresh
-   run, it continues bit-identically. */
+   run, it holds the same tensors and counters, and it continues bit-identically. The transcript's
+   first two lines (iteration, tensor hash) are read from the file alone; the rest is arithmetic
+   recorded on the avx2 kernels (main asks for them), compared where this CPU runs them. */
 static void version_1_fixture(void) {
   char expected[1024] = {0}, *actual = NULL;
   size_t actual_len = 0;
@@ -187,9 +189,18 @@ static void version_1_fixture(void) {
   FILE *out = open_memstream(&actual, &actual_len);
   CHECK_OK(v1_continue(&run, out));
   fclose(out);
-  CHECK(strcmp(actual, expected) == 0, "the run resumed from the version-1 fixture differs; it gave\n%sinstead of\n%s",
-        actual, expected);
-  printf("version-1 fixture: loads and continues bit-identically to the run that saved it\n");
+  const char *loaded_end = strchr(strchr(expected, '\n') + 1, '\n') + 1;
+  size_t loaded = (size_t)(loaded_end - expected);
+  CHECK(strncmp(actual, expected, loaded) == 0, "the version-1 fixture loads differently; it gave\n%.*sinstead of\n%.*s",
+        (int)loaded, actual, (int)loaded, expected);
+  if (strncmp(sc_instruction_set(), "avx2 ", 5) == 0) {
+    CHECK(strcmp(actual, expected) == 0, "the run resumed from the version-1 fixture differs; it gave\n%sinstead of\n%s",
+          actual, expected);
+    printf("version-1 fixture: loads and continues bit-identically to the run that saved it\n");
+  } else {
+    printf("version-1 fixture: loads the same tensors and counters; continuation skipped: recorded on avx2, "
+           "this CPU runs %s\n", sc_instruction_set());
+  }
   free(actual);
   v1_destroy(&run);
 }
@@ -332,6 +343,7 @@ static void faults(void) {
 }
 
 int main(int argc, char **argv) {
+  setenv("SUPERCONV_ISA", "avx2", 1);  /* the fixture's continuation was recorded on avx2 */
   v1_data();
   if (argc == 4 && strcmp(argv[1], "--resume") == 0) return resume_in_child(argv[2], argv[3]);
   snprintf(dir, sizeof dir, "/tmp/superconv-checkpoint-test-%d", (int)getpid());
