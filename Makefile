@@ -32,8 +32,11 @@ $(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
 
 C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint
 
+# The programs that train run again on the portable kernels (the fallback of CPUs without AVX2).
+PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads
+
 test-c: $(C_TESTS)
-	@Tests/c/run.sh $(C_TESTS)
+	@Tests/c/run.sh $(C_TESTS) SUPERCONV_ISA=portable $(PORTABLE_C_TESTS)
 
 test-swift: deps
 	swift test -c release --scratch-path .build-test

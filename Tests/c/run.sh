@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs the C test programs and closes with their combined "N passed, N failed" line.
+# Runs the C test programs and closes with their combined "N passed, N failed" line. An argument
+# NAME=VALUE sets that environment variable for the programs after it (e.g. SUPERCONV_ISA=portable
+# to run them again on the portable kernels).
 set -u
 passed=0 failed=0 status=0
 for t in "$@"; do
+  if [[ $t == *=* ]]; then export "${t?}"; echo "== with $t"; continue; fi
   echo "== $t"
   out=$("$t" 2>&1) || status=1
   echo "$out"
