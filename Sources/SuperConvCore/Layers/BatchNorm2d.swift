@@ -7,7 +7,7 @@ public final class BatchNorm2d: Layer {
     public let appliesReLU: Bool
     private let moments: PlaneMoments
     private var input: Tensor?
-    let output: Tensor
+    private let output: Tensor
     private let gradInput: Tensor
 
     public init(channels: Int, epsilon: Float, statistics: BatchNormStatistics,
