@@ -1,8 +1,8 @@
 /// The CIFAR ResNet family's options, parsed from a model spec.
 public struct ModelConfiguration: Sendable {
     public enum Variant: String, Sendable {
-        /// The authors' Caffe network (see DESIGN.md): conv biases, average-pool shortcut,
-        /// zero channels appended after the downsampling block.
+        /// The authors' Caffe network (the architecture files they published with the paper):
+        /// conv biases, average-pool shortcut, zero channels appended after the downsampling block.
         case caffe
         /// He et al. 2016 option A as in the common PyTorch CIFAR ResNet: no conv biases,
         /// stride-2 subsampled shortcut zero-padded on both sides, branch at the doubled width.
