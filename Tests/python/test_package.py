@@ -1,6 +1,9 @@
 """The Python package: objects over handles, errors as exceptions, no copies where none are
 needed, closing twice, and the convenience layer (fit, range_test)."""
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -166,6 +169,18 @@ def test_interrupted_evaluation_and_range_test_change_nothing():
 
 def test_blas_info_names_openblas():
     assert "OpenBLAS" in sc.blas_info() and "core" in sc.blas_info()
+
+
+def test_instruction_set_follows_the_environment():
+    chosen = sc.instruction_set()
+    assert chosen.split()[0] in ("portable", "avx2") and "supported: portable" in chosen
+    code = "import superconv as sc; print(sc.instruction_set())"
+    env = dict(os.environ, SUPERCONV_ISA="portable", PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("portable (supported: portable")
+    env["SUPERCONV_ISA"] = "avx9000"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "SUPERCONV_ISA=avx9000 is not one of portable|avx2" in out.stdout
 
 
 def test_checkpoint_keeps_the_training_normalization(tmp_path):

@@ -11,7 +11,7 @@ from .errors import (FormatError, InternalError, Interrupted, InvalidArgumentErr
                      ShapeError, StateError, SuperconvError, SuperconvIOError, UnsupportedError, check)
 
 __all__ = ["Model", "Trainer", "Schedule", "Optimizer", "RangeTest", "LREstimator", "Dataset", "Loader",
-           "save_checkpoint", "load_checkpoint", "version", "blas_info", "set_num_threads", "get_num_threads",
+           "save_checkpoint", "load_checkpoint", "version", "blas_info", "instruction_set", "set_num_threads", "get_num_threads",
            "SuperconvError",
            "InvalidArgumentError", "ShapeError", "SuperconvIOError", "FormatError", "NonFiniteError",
            "OutOfMemoryError", "StateError", "UnsupportedError", "InternalError", "Interrupted", "LIBRARY_PATH"]
@@ -24,6 +24,13 @@ def version():
 def blas_info():
     """OpenBLAS's build configuration and the core kernel it chose for this CPU."""
     return LIB.sc_blas_info().decode()
+
+
+def instruction_set():
+    """The kernels' instruction set in use and those this CPU supports, e.g.
+    "avx2 (supported: portable avx2)"; the environment variable SUPERCONV_ISA, read when the
+    library loads, chooses another."""
+    return LIB.sc_instruction_set().decode()
 
 
 def set_num_threads(n):

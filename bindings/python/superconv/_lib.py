@@ -31,7 +31,7 @@ PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_floa
 SIGNATURES = {
     "sc_version": (_s, []), "sc_abi_version": (ctypes.c_int, []), "sc_last_error": (_s, []),
     "sc_status_name": (_s, [ctypes.c_int]), "sc_set_num_threads": (None, [ctypes.c_int]),
-    "sc_get_num_threads": (ctypes.c_int, []), "sc_blas_info": (_s, []),
+    "sc_get_num_threads": (ctypes.c_int, []), "sc_blas_info": (_s, []), "sc_instruction_set": (_s, []),
     "sc_model_create": (None, [_s, _p_h]), "sc_model_destroy": ("void", [_h]), "sc_model_spec": (_s, [_h]),
     "sc_model_forward": (None, [_h, _pf, _i64, _pf, _i64]), "sc_model_param_count": (None, [_h, _pi64]),
     "sc_model_param_info": (None, [_h, _i64, _ps, _pi32, _pi64]),
