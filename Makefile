@@ -86,6 +86,8 @@ $(OUT)/parallel_ceiling: benchmarks/parallel_ceiling.c
 	$(CC) $(CFLAGS) $< -o $@ -lpthread
 
 bench: $(OUT)/train_throughput $(OUT)/loader_throughput $(OUT)/parallel_ceiling
+	@echo "CPU:$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); vector flags: $$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512.*)$$' | sort | tr '\n' ' ')"
+	@$(BUILD)/superconv info | grep -E "^(kernels|BLAS)"
 	benchmarks/run_throughput.sh $(OUT)/train_throughput
 	$(OUT)/loader_throughput
 	@echo "1 -> 2 threads, a loop of independent multiply-adds (median, lowest, highest of 9): $$($(OUT)/parallel_ceiling 9)"

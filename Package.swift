@@ -48,8 +48,15 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell"])]
         ),
         .target(
+            name: "SuperConvKernelsAVX512",
+            dependencies: ["SuperConvKernelsPortable"],
+            path: "Sources/Kernels/AVX512",
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "skylake-avx512"])]
+        ),
+        .target(
             name: "SuperConvCore",
-            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "SuperConvKernelsPortable", "SuperConvKernelsAVX2"],
+            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "SuperConvKernelsPortable", "SuperConvKernelsAVX2",
+                           "SuperConvKernelsAVX512"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
         ),
         .target(

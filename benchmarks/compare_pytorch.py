@@ -28,20 +28,30 @@ def peak_rss_mib():
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+# Eval runs on weights after this many training steps, the same for both libraries: freshly
+# initialised weights are not what users evaluate, and PyTorch's oneDNN runs them at about half
+# its speed on trained ones.
+TRAINED_STEPS = 5
+
+
 def child(lib, mode, depth, variant, batch, threads, steps, warmup):
-    """One measurement; prints images/s and peak RSS in MiB. Mode "scaling" trains instead in
+    """One measurement; prints images/s and peak RSS in MiB. Mode "eval" times inference after
+    `TRAINED_STEPS` training steps. Mode "scaling" trains instead in
     pairs of steps at 2 and at 1 thread (the order alternating from pair to pair, after warm-up
     steps at both) and prints each pair's ratio of step times, 1 thread / 2 threads."""
     import numpy as np
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
     y = (np.arange(batch) % 10).astype(np.int64)
-    if lib == "superconv":
+    if lib.startswith("superconv"):
         import superconv as sc
         set_threads = sc.set_num_threads
         set_threads(threads)
         model = sc.Model(depth=depth, variant=variant, input="3x32x32", classes=10)
         trainer = sc.Trainer(model, lr=0.05, momentum=0.9, weight_decay=1e-4, form="pytorch")
+        if mode == "eval":
+            for _ in range(TRAINED_STEPS):
+                trainer.step(x, y)
         run = (lambda: model(x)) if mode == "eval" else (lambda: trainer.step(x, y))
     else:
         import torch
@@ -51,14 +61,17 @@ def child(lib, mode, depth, variant, batch, threads, steps, warmup):
         set_threads(threads)
         model = CifarResNet(depth, variant)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        if mode != "eval":
-            optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
 
-            def run():
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(model(xt), yt).backward()
-                optimizer.step()
+        def train_step():
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xt), yt).backward()
+            optimizer.step()
+        if mode != "eval":
+            run = train_step
         else:
+            for _ in range(TRAINED_STEPS):
+                train_step()
             model.eval()
 
             def run():
@@ -116,7 +129,7 @@ def time_to_accuracy(lib, target, epochs, batch, threads, max_lr, every):
     total = epochs * per_epoch
     rng = np.random.default_rng(1)
     orders = [rng.permutation(len(x)) for _ in range(epochs)]
-    if lib == "superconv":
+    if lib.startswith("superconv"):
         import superconv as sc
         sc.set_num_threads(threads)
         model = sc.Model(depth=20, variant="caffe", input="1x28x28", classes=10, seed=1)
@@ -182,10 +195,30 @@ def machine_scaling():
     return float(subprocess.run([CEILING, "3"], check=True, capture_output=True, text=True).stdout.split()[0])
 
 
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+
+
+def vector_flags():
+    """The CPU's flags that decide which kernels run (SSE and older left out)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    return sorted(f for f in flags if f in ("avx", "avx2", "fma") or f.startswith("avx512") or f.startswith("amx"))
+
+
+def child_environment(lib):
+    """superconv:SET runs superconv on that instruction set's kernels (SUPERCONV_ISA)."""
+    env = dict(os.environ)
+    if lib.startswith("superconv:"):
+        env["SUPERCONV_ISA"] = lib.split(":", 1)[1]
+    return env
+
+
 def measure(lib, *args):
     """A child's printed numbers: images/s and peak RSS, or for mode "scaling" the pairs' ratios."""
     out = subprocess.run([sys.executable, __file__, "--child", lib, *map(str, args)], check=True,
-                         capture_output=True, text=True).stdout.split()
+                         capture_output=True, text=True, env=child_environment(lib)).stdout.split()
     return [float(v) for v in out]
 
 
@@ -197,6 +230,8 @@ def main():
     parser.add_argument("--time-to-accuracy", action="store_true",
                         help="also train ResNet-20 on Fashion-MNIST with one cycle in both until 90%% test accuracy "
                              "(several minutes per library)")
+    parser.add_argument("--isa", help="comma list of instruction sets to run superconv on, each measured beside "
+                                      "PyTorch in the same run (e.g. avx2,avx512); default: the library's choice")
     parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
     parser.add_argument("--child-tta", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,8 +243,11 @@ def main():
 
     import superconv
     import torch
-    print(f"superconv {superconv.version()} ({superconv.blas_info()}); PyTorch {torch.__version__} "
-          f"({torch.backends.mkldnn.is_available() and 'oneDNN' or 'no oneDNN'})", flush=True)
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} logical CPUs; vector flags: {' '.join(vector_flags())}")
+    print(f"superconv {superconv.version()}: kernels {superconv.instruction_set()}; {superconv.blas_info()}"
+          f"{'; OPENBLAS_CORETYPE=' + os.environ['OPENBLAS_CORETYPE'] if 'OPENBLAS_CORETYPE' in os.environ else ''}")
+    print(f"PyTorch {torch.__version__} ({torch.backends.mkldnn.is_available() and 'oneDNN' or 'no oneDNN'}; "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()})", flush=True)
     nets = [(20, "caffe")] if args.quick else [(20, "caffe"), (20, "he-a"), (56, "caffe"), (56, "he-a")]
     repeats = 1 if args.quick else args.repeats
     # (mode, depth, variant, batch, thread counts, steps). A library's training runs at 2 and at 1
@@ -225,7 +263,11 @@ def main():
 
     print("\n| measurement | superconv img/s | PyTorch img/s | ratio | superconv peak RSS MiB | PyTorch peak RSS MiB | ratio |")
     print("|---|---|---|---|---|---|---|")
-    libs = ("superconv", "pytorch")
+    ours = tuple(f"superconv:{name}" for name in args.isa.split(",")) if args.isa else ("superconv",)
+    libs = ours + ("pytorch",)
+
+    def named(lib):
+        return f" [{lib.split(':', 1)[1]}]" if ":" in lib else ""
     scaling = {}  # (net, lib) -> per-repeat 2-thread / 1-thread ratios of whole runs
     step_scaling = {}  # (net, lib) -> 1-thread / 2-thread step-time ratios of adjacent steps
     ceilings = {}  # net -> the machine's scaling, measured after each repeat of its training runs
@@ -245,10 +287,11 @@ def main():
                 ceilings.setdefault(net, []).append(machine_scaling())
         for threads in thread_counts:
             label = f"ResNet-{depth} {variant} {mode}, batch {batch}, {threads} thread{'s' if threads > 1 else ''}"
-            s_ips, s_rss = (statistics.median(v[i] for v in runs[("superconv", threads)]) for i in (0, 1))
             p_ips, p_rss = (statistics.median(v[i] for v in runs[("pytorch", threads)]) for i in (0, 1))
-            print(f"| {label} | {s_ips:.1f} | {p_ips:.1f} | {s_ips / p_ips:.2f}x | {s_rss:.0f} | {p_rss:.0f} | "
-                  f"{s_rss / p_rss:.2f}x |", flush=True)
+            for lib in ours:
+                s_ips, s_rss = (statistics.median(v[i] for v in runs[(lib, threads)]) for i in (0, 1))
+                print(f"| {label}{named(lib)} | {s_ips:.1f} | {p_ips:.1f} | {s_ips / p_ips:.2f}x | {s_rss:.0f} | "
+                      f"{p_rss:.0f} | {s_rss / p_rss:.2f}x |", flush=True)
 
     def spread(values):
         return f"{statistics.median(values):.2f}x ({min(values):.2f}x-{max(values):.2f}x)"
@@ -261,9 +304,10 @@ def main():
           "| superconv, runs back to back | PyTorch, runs back to back | the machine (independent multiply-adds) |")
     print("|---|---|---|---|---|---|")
     for net in nets:
-        print(f"| ResNet-{net[0]} {net[1]} | {quartiles(step_scaling[(net, 'superconv')])} "
-              f"| {quartiles(step_scaling[(net, 'pytorch')])} | {spread(scaling[(net, 'superconv')])} "
-              f"| {spread(scaling[(net, 'pytorch')])} | {spread(ceilings[net])} |")
+        for lib in ours:
+            print(f"| ResNet-{net[0]} {net[1]}{named(lib)} | {quartiles(step_scaling[(net, lib)])} "
+                  f"| {quartiles(step_scaling[(net, 'pytorch')])} | {spread(scaling[(net, lib)])} "
+                  f"| {spread(scaling[(net, 'pytorch')])} | {spread(ceilings[net])} |")
     print("(adjacent steps: median and quartiles of the ratios of step times, 1 thread / 2 threads, of "
           f"{repeats} x {args.steps} pairs in one process per repeat; runs back to back: median and range over the "
           "repeats of whole runs' throughput ratios; the machine: median and range after each repeat)")
@@ -272,9 +316,9 @@ def main():
         print("\n| time to 90% Fashion-MNIST test accuracy (ResNet-20 caffe, one cycle to 1, batch 128, 2 threads) "
               "| iteration | training seconds | accuracy then |")
         print("|---|---|---|---|")
-        for lib in ("superconv", "pytorch"):
+        for lib in libs:
             out = subprocess.run([sys.executable, __file__, "--child-tta", lib], check=True, capture_output=True,
-                                 text=True).stdout.split()
+                                 text=True, env=child_environment(lib)).stdout.split()
             iteration, seconds, accuracy = int(out[0]), float(out[1]), float(out[2])
             reached = f"{iteration}" if iteration > 0 else "not reached in 4 epochs"
             print(f"| {lib} | {reached} | {seconds:.0f} | {100 * accuracy:.2f}% |", flush=True)

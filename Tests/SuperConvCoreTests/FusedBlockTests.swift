@@ -5,7 +5,8 @@ import XCTest
 /// compute (`Conv2d`, `BatchNorm2d`, a sum, `ReLU`, `AvgPool2d`, `ChannelZeroPad`), bit for bit,
 /// on the same instruction set: the arithmetic of each value is the same, only where it happens
 /// differs. Checked for both variants' blocks (conv biases or none; identity, average-pooling and
-/// subsampling shortcuts), channel counts the direct kernels take and one they do not, outputs
+/// subsampling shortcuts), channel counts every set's direct kernels take, counts only the
+/// narrower ones take, and one they do not, outputs
 /// in inference and training mode, dx, every parameter gradient and the committed running
 /// statistics.
 final class FusedBlockTests: XCTestCase {
@@ -20,7 +21,7 @@ final class FusedBlockTests: XCTestCase {
         var stride: Int { kind == .identity ? 1 : 2 }
     }
 
-    static let cases = Kind.allCases.flatMap { kind in [8, 6].map { Case(kind: kind, channels: $0) } }
+    static let cases = Kind.allCases.flatMap { kind in [8, 12, 6].map { Case(kind: kind, channels: $0) } }
 
     func statistics() -> BatchNormStatistics { .caffe(movingAverageFraction: 0.9) }
 
@@ -130,6 +131,7 @@ final class FusedBlockTests: XCTestCase {
 
     func testResidualBlocksEqualTheirLayersOnPortable() throws { try checkBlocks(on: .portable) }
     func testResidualBlocksEqualTheirLayersOnAVX2() throws { try checkBlocks(on: .avx2) }
+    func testResidualBlocksEqualTheirLayersOnAVX512() throws { try checkBlocks(on: .avx512) }
 
     func checkStem(on set: InstructionSet) throws {
         try requireSupport(of: set)
@@ -165,4 +167,5 @@ final class FusedBlockTests: XCTestCase {
 
     func testStemEqualsItsLayersOnPortable() throws { try checkStem(on: .portable) }
     func testStemEqualsItsLayersOnAVX2() throws { try checkStem(on: .avx2) }
+    func testStemEqualsItsLayersOnAVX512() throws { try checkStem(on: .avx512) }
 }

@@ -21,6 +21,7 @@ final class LayerGradientTests: XCTestCase {
 
     func testConv2dGradientsOnPortable() throws { try checkConv2dGradients(on: .portable) }
     func testConv2dGradientsOnAVX2() throws { try checkConv2dGradients(on: .avx2) }
+    func testConv2dGradientsOnAVX512() throws { try checkConv2dGradients(on: .avx512) }
 
     /// Tiles of one image and tiles of several give the same results (up to summation order).
     func testConv2dTilingDoesNotChangeResults() throws {
@@ -41,17 +42,22 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// Conv2d on `instructionSet` computes what the portable path (im2col + GEMM, the reference)
-    /// computes, to 1e-5 of the largest value (the sums run in another order), on the plane sizes
-    /// of 32x32 and 28x28 inputs, wide and narrow kernels, first layers included.
+    /// computes, to 1e-5 of the largest value (the sums run in another order): every 3x3 layer
+    /// of the CIFAR ResNets (16, 32 and 64 channels at 32x32, 16x16 and 8x8, the stems of 3 and 1
+    /// channels, a batch of one), the planes of 28x28 inputs, wide and narrow kernels, and
+    /// channel counts the wider kernels do not take (in fours only, odd).
     func checkConv2dAgainstPortable(on instructionSet: InstructionSet) throws {
         try requireSupport(of: instructionSet)
-        let shapes = [(c: 4, o: 8, h: 32, w: 32), (c: 8, o: 4, h: 16, w: 16), (c: 4, o: 8, h: 8, w: 8),
-                      (c: 4, o: 4, h: 28, w: 28), (c: 8, o: 8, h: 14, w: 14), (c: 4, o: 4, h: 7, w: 7),
-                      (c: 1, o: 16, h: 28, w: 28), (c: 3, o: 8, h: 9, w: 20), (c: 12, o: 8, h: 10, w: 10)]
+        let shapes = [(n: 2, c: 16, o: 16, h: 32, w: 32), (n: 2, c: 32, o: 32, h: 16, w: 16),
+                      (n: 2, c: 64, o: 64, h: 8, w: 8), (n: 2, c: 3, o: 16, h: 32, w: 32), (n: 1, c: 16, o: 16, h: 32, w: 32),
+                      (n: 1, c: 64, o: 64, h: 8, w: 8), (n: 3, c: 4, o: 8, h: 32, w: 32), (n: 3, c: 8, o: 4, h: 16, w: 16),
+                      (n: 3, c: 4, o: 8, h: 8, w: 8), (n: 3, c: 4, o: 4, h: 28, w: 28), (n: 3, c: 8, o: 8, h: 14, w: 14),
+                      (n: 3, c: 4, o: 4, h: 7, w: 7), (n: 3, c: 1, o: 16, h: 28, w: 28), (n: 3, c: 3, o: 8, h: 9, w: 20),
+                      (n: 3, c: 12, o: 8, h: 10, w: 10), (n: 2, c: 8, o: 12, h: 10, w: 10), (n: 2, c: 5, o: 7, h: 9, w: 9)]
         for (i, s) in shapes.enumerated() {
-            let x = try randomTensor(Shape(3, s.c, s.h, s.w), seed: UInt64(30 + i))
-            let dy = try randomTensor(Shape(3, s.o, s.h, s.w), seed: UInt64(50 + i))
-            let firstLayer = s.c % 4 != 0
+            let x = try randomTensor(Shape(s.n, s.c, s.h, s.w), seed: UInt64(30 + i))
+            let dy = try randomTensor(Shape(s.n, s.o, s.h, s.w), seed: UInt64(50 + i))
+            let firstLayer = s.c < 4
             func run(_ set: InstructionSet) throws -> (y: [Float], dx: [Float], dw: [Float], db: [Float]) {
                 let conv = try Conv2d(inChannels: s.c, outChannels: s.o, kernel: 3, stride: 1, padding: 1, bias: true,
                                       computesInputGradient: !firstLayer, instructionSet: set, workspace: Workspace())
@@ -72,6 +78,28 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testConv2dOnAVX2MatchesThePortablePath() throws { try checkConv2dAgainstPortable(on: .avx2) }
+    func testConv2dOnAVX512MatchesThePortablePath() throws { try checkConv2dAgainstPortable(on: .avx512) }
+
+    /// The AVX-512 direct kernels compute each output with the AVX2 kernels' operations in the
+    /// same order: y, dx, dweight and dbias are the same bits.
+    func testAVX512KernelsGiveTheAVX2KernelsBits() throws {
+        try requireSupport(of: .avx512)
+        for (i, s) in [(c: 16, o: 16, h: 32, w: 32), (c: 32, o: 32, h: 16, w: 16), (c: 64, o: 64, h: 8, w: 8),
+                       (c: 16, o: 32, h: 28, w: 28), (c: 8, o: 8, h: 14, w: 14), (c: 8, o: 16, h: 7, w: 7)].enumerated() {
+            let x = try randomTensor(Shape(3, s.c, s.h, s.w), seed: UInt64(130 + i))
+            let dy = try randomTensor(Shape(3, s.o, s.h, s.w), seed: UInt64(150 + i))
+            func run(_ set: InstructionSet) throws -> [[Float]] {
+                let conv = try Conv2d(inChannels: s.c, outChannels: s.o, kernel: 3, stride: 1, padding: 1, bias: true,
+                                      instructionSet: set, workspace: Workspace())
+                XCTAssertEqual(conv.convolution.plan.directKernels, set, "\(s)")
+                randomize(conv.weight.value, seed: UInt64(170 + i), scale: 0.3)
+                randomize(conv.bias!.value, seed: UInt64(190 + i))
+                let y = try conv.forward(x, mode: .training).array
+                return [y, try conv.backward(dy).array, conv.weight.gradient!.array, conv.bias!.gradient!.array]
+            }
+            XCTAssertEqual(try run(.avx2), try run(.avx512), "\(s)")
+        }
+    }
 
     func testBatchNormTrainingMode() throws {
         let bn = try BatchNorm2d(channels: 3, epsilon: 1e-5, statistics: .caffe(movingAverageFraction: 0.95),

@@ -101,8 +101,12 @@ final class ResNetTests: XCTestCase {
 
     func testWholeHeANetworkGradientsOnPortable() throws { try checkWholeNetwork(heA, on: .portable) }
     func testWholeHeANetworkGradientsOnAVX2() throws { try checkWholeNetwork(heA, on: .avx2) }
+    func testWholeHeANetworkGradientsOnAVX512() throws { try checkWholeNetwork(heA, on: .avx512) }
     func testWholeCaffeNetworkGradientsWithDropoutOnPortable() throws { try checkWholeNetwork(caffeWithDropout, on: .portable) }
     func testWholeCaffeNetworkGradientsWithDropoutOnAVX2() throws { try checkWholeNetwork(caffeWithDropout, on: .avx2) }
+    func testWholeCaffeNetworkGradientsWithDropoutOnAVX512() throws {
+        try checkWholeNetwork(caffeWithDropout, on: .avx512)
+    }
 
     /// A training step's logits and gradients on each instruction set agree with the portable
     /// path's to 1e-4 of their scale (the sums run in other orders).

@@ -26,96 +26,86 @@ private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, lanes: I
     }
 }
 
-/// Floats of slack after a padded image: the last block reads up to two rows past its own.
-public func directConvolutionSlack(width w: Int) -> Int { 2 * paddedRowStride(width: w) + 16 }
+/// The direct kernels for CPUs with AVX2 and FMA.
+public enum AVX2Kernels: DirectKernels {
+    public static var outputChannelBlock: Int { 4 }
 
-/// The row stride of padded images: one zero column between rows serves as the right border of
-/// one row and the left border of the next.
-public func paddedRowStride(width w: Int) -> Int { w + 1 }
+    public static func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
+                                channels: Int, height: Int, width: Int, affine: ChannelAffine?) {
+        writePaddedImage(x, into: padded, channels: channels, height: height, width: width, affine: affine)
+    }
 
-/// Convolves one zero-padded image (see the file comment) into y. `outChannels` must be a
-/// multiple of 4. Each step of the inner loop loads two input vectors and four weights and does
-/// eight fused multiply-adds into eight accumulators (4 channels x 16 pixels): for W > 8 the two
-/// vectors are consecutive 8-pixel runs of a row, for W <= 8 the same run of two rows.
-public func directConvolution3x3(padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
-                                 bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
-                                 inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
-    let wp = paddedRowStride(width: w), plane = (h + 2) * wp, outPlane = h * w
-    let wide = w > 8
-    // Per block: input offset and output offset of the second vector, and the block grid.
-    let secondInput = wide ? 8 : wp, secondOutput = wide ? 8 : w
-    let rowStep = wide ? 1 : 2, columnStep = wide ? 16 : 8
-    for ob in 0..<(outChannels / 4) {
-        let weights = wt + ob * inChannels * 36
-        var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
-        if let bias {
-            b0 = SIMD8(repeating: bias[4 * ob]); b1 = SIMD8(repeating: bias[4 * ob + 1])
-            b2 = SIMD8(repeating: bias[4 * ob + 2]); b3 = SIMD8(repeating: bias[4 * ob + 3])
-        }
-        var row = 0
-        while row < h {
-            var column = 0
-            while column < w {
-                var a00 = b0, a01 = b0, a10 = b1, a11 = b1, a20 = b2, a21 = b2, a30 = b3, a31 = b3
-                let origin = xp + row * wp + column
-                for ci in 0..<inChannels {
-                    let base = origin + ci * plane
-                    let q0 = weights + ci * 36
-                    for kh in 0..<3 {
-                        let r = base + kh * wp
-                        for kw in 0..<3 {
-                            let v0 = load(r, kw), v1 = load(r, kw + secondInput)
-                            let q = q0 + (kh * 3 + kw) * 4
-                            let w0 = SIMD8<Float>(repeating: q[0]), w1 = SIMD8<Float>(repeating: q[1])
-                            let w2 = SIMD8<Float>(repeating: q[2]), w3 = SIMD8<Float>(repeating: q[3])
-                            a00.addProduct(w0, v0); a01.addProduct(w0, v1)
-                            a10.addProduct(w1, v0); a11.addProduct(w1, v1)
-                            a20.addProduct(w2, v0); a21.addProduct(w2, v1)
-                            a30.addProduct(w3, v0); a31.addProduct(w3, v1)
+    public static func transposedChannels(_ channels: Int) -> Int {
+        SuperConvKernelsPortable.transposedChannels(channels, lanes: 8)
+    }
+
+    public static func transposedImageSize(channels: Int, height: Int, width: Int) -> Int {
+        SuperConvKernelsPortable.transposedImageSize(channels: channels, height: height, width: width, lanes: 8)
+    }
+
+    public static func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutablePointer<Float>,
+                                          channels: Int, height: Int, width: Int, affine: ChannelAffine?) {
+        writeTransposedImage(x, into: xt, channels: channels, height: height, width: width, lanes: 8, affine: affine)
+    }
+}
+
+
+extension AVX2Kernels {
+    /// Convolves one zero-padded image (see the file comment) into y. `outChannels` must be a
+    /// multiple of 4. Each step of the inner loop loads two input vectors and four weights and does
+    /// eight fused multiply-adds into eight accumulators (4 channels x 16 pixels): for W > 8 the two
+    /// vectors are consecutive 8-pixel runs of a row, for W <= 8 the same run of two rows.
+    public static func convolve(padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                                inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
+        let wp = paddedRowStride(width: w), plane = (h + 2) * wp, outPlane = h * w
+        let wide = w > 8
+        // Per block: input offset and output offset of the second vector, and the block grid.
+        let secondInput = wide ? 8 : wp, secondOutput = wide ? 8 : w
+        let rowStep = wide ? 1 : 2, columnStep = wide ? 16 : 8
+        for ob in 0..<(outChannels / 4) {
+            let weights = wt + ob * inChannels * 36
+            var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
+            if let bias {
+                b0 = SIMD8(repeating: bias[4 * ob]); b1 = SIMD8(repeating: bias[4 * ob + 1])
+                b2 = SIMD8(repeating: bias[4 * ob + 2]); b3 = SIMD8(repeating: bias[4 * ob + 3])
+            }
+            var row = 0
+            while row < h {
+                var column = 0
+                while column < w {
+                    var a00 = b0, a01 = b0, a10 = b1, a11 = b1, a20 = b2, a21 = b2, a30 = b3, a31 = b3
+                    let origin = xp + row * wp + column
+                    for ci in 0..<inChannels {
+                        let base = origin + ci * plane
+                        let q0 = weights + ci * 36
+                        for kh in 0..<3 {
+                            let r = base + kh * wp
+                            for kw in 0..<3 {
+                                let v0 = load(r, kw), v1 = load(r, kw + secondInput)
+                                let q = q0 + (kh * 3 + kw) * 4
+                                let w0 = SIMD8<Float>(repeating: q[0]), w1 = SIMD8<Float>(repeating: q[1])
+                                let w2 = SIMD8<Float>(repeating: q[2]), w3 = SIMD8<Float>(repeating: q[3])
+                                a00.addProduct(w0, v0); a01.addProduct(w0, v1)
+                                a10.addProduct(w1, v0); a11.addProduct(w1, v1)
+                                a20.addProduct(w2, v0); a21.addProduct(w2, v1)
+                                a30.addProduct(w3, v0); a31.addProduct(w3, v1)
+                            }
                         }
                     }
+                    // Lanes to keep: a partial run at the row's end, a missing second row at the bottom.
+                    let lanes0 = min(8, w - column)
+                    let lanes1 = wide ? max(0, min(8, w - column - 8)) : (row + 1 < h ? lanes0 : 0)
+                    let out = y + 4 * ob * outPlane + row * w + column
+                    store(a00, out, lanes: lanes0); store(a01, out + secondOutput, lanes: lanes1)
+                    store(a10, out + outPlane, lanes: lanes0); store(a11, out + outPlane + secondOutput, lanes: lanes1)
+                    store(a20, out + 2 * outPlane, lanes: lanes0); store(a21, out + 2 * outPlane + secondOutput, lanes: lanes1)
+                    store(a30, out + 3 * outPlane, lanes: lanes0); store(a31, out + 3 * outPlane + secondOutput, lanes: lanes1)
+                    column += columnStep
                 }
-                // Lanes to keep: a partial run at the row's end, a missing second row at the bottom.
-                let lanes0 = min(8, w - column)
-                let lanes1 = wide ? max(0, min(8, w - column - 8)) : (row + 1 < h ? lanes0 : 0)
-                let out = y + 4 * ob * outPlane + row * w + column
-                store(a00, out, lanes: lanes0); store(a01, out + secondOutput, lanes: lanes1)
-                store(a10, out + outPlane, lanes: lanes0); store(a11, out + outPlane + secondOutput, lanes: lanes1)
-                store(a20, out + 2 * outPlane, lanes: lanes0); store(a21, out + 2 * outPlane + secondOutput, lanes: lanes1)
-                store(a30, out + 3 * outPlane, lanes: lanes0); store(a31, out + 3 * outPlane + secondOutput, lanes: lanes1)
-                column += columnStep
+                row += rowStep
             }
-            row += rowStep
         }
     }
 }
 
-/// Writes one image x [C, H, W] as a whole padded image: the image's rows at their place (mapped
-/// by `affine` when given), zeros everywhere else (borders and slack), so the buffer needs no
-/// clearing beforehand.
-public func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
-                     channels: Int, height h: Int, width w: Int, affine: ChannelAffine? = nil) {
-    let wp = paddedRowStride(width: w)
-    var out = padded
-    for c in 0..<channels {
-        out.update(repeating: 0, count: wp)
-        out += wp
-        for r in 0..<h {
-            out[0] = 0
-            if let affine {
-                affine.apply(x + (c * h + r) * w, into: out + 1, count: w, channel: c)
-            } else {
-                (out + 1).update(from: x + (c * h + r) * w, count: w)
-            }
-            out += wp
-        }
-        out.update(repeating: 0, count: wp)
-        out += wp
-    }
-    out.update(repeating: 0, count: directConvolutionSlack(width: w))
-}
-
-/// Floats of a padded image of `channels` planes, slack included.
-public func paddedImageSize(channels: Int, height h: Int, width w: Int) -> Int {
-    channels * (h + 2) * paddedRowStride(width: w) + directConvolutionSlack(width: w)
-}

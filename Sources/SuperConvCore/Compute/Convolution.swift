@@ -1,4 +1,5 @@
 import SuperConvKernelsAVX2
+import SuperConvKernelsAVX512
 import SuperConvKernelsPortable
 
 /// What a convolution reads as its input x [N, C, H, W].
@@ -133,14 +134,10 @@ public final class Convolution {
         try y.resize(outputShape(for: shape))
         try moments?.prepare(for: y.shape)
         if plan.forward == .direct3x3 {
-            try pack(into: packedForward, groups: o / 4, taps: inChannels) { group, c, t, lane in
-                ((group * 4 + lane) * inChannels + c) * 9 + t
+            switch plan.directKernels {
+            case .avx512: try directForward(AVX512Kernels.self, input, g, n: n, into: y, recording: moments)
+            default: try directForward(AVX2Kernels.self, input, g, n: n, into: y, recording: moments)
             }
-            let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
-            try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
-            parallelFor(n, DirectForward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
-                                         x: input.x, affine: input.affine, y: y.data, weights: packedForward.data,
-                                         bias: bias?.value.data, moments: moments, workspace: workspace))
             return
         }
         let tile = tileImages(l, batch: n)
@@ -151,12 +148,34 @@ public final class Convolution {
                                         workspace: workspace))
     }
 
+    private func directForward<K: DirectKernels>(_ kernels: K.Type, _ input: ConvolutionInput, _ g: ConvolutionGeometry,
+                                                 n: Int, into y: Tensor, recording moments: PlaneMoments?) throws {
+        let o = outChannels, block = K.outputChannelBlock
+        try pack(into: packedForward, groups: o / block, block: block, taps: inChannels) { group, c, t, lane in
+            ((group * block + lane) * inChannels + c) * 9 + t
+        }
+        let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
+        try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
+        parallelFor(n, DirectForward<K>(channels: inChannels, outChannels: o, h: g.height, w: g.width,
+                                        x: input.x, affine: input.affine, y: y.data, weights: packedForward.data,
+                                        bias: bias?.value.data, moments: moments, workspace: workspace))
+    }
+
     /// Adds dweight (and dbias) of the last forward's x of `shape` into the parameters' gradients
     /// and, when `dx` is given (and `computesInputGradient`), writes dx there, resized to `shape`.
     /// dx may be the tensor a `.normalizing` dy is formed from when it has dy's shape: each image
     /// is read before its dx is written.
     func backward(_ input: ConvolutionInput, shape: Shape, gradient: ConvolutionOutputGradient,
                   inputGradient dx: Tensor?) throws {
+        switch plan.directKernels {
+        case .avx512: try backward(AVX512Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
+        default: try backward(AVX2Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
+        }
+    }
+
+    /// `backward` with the direct kernels of `K` where the plan runs direct kernels.
+    private func backward<K: DirectKernels>(_ kernels: K.Type, _ input: ConvolutionInput, shape: Shape,
+                                            gradient: ConvolutionOutputGradient, inputGradient dx: Tensor?) throws {
         try checkMapping(input)
         let g = geometry(shape)
         let n = shape.n, l = g.positions, o = outChannels
@@ -187,15 +206,15 @@ public final class Convolution {
         let direct = directWeights || directData
         // The direct kernel sums dweight channels-last, [O][3][3][Cp] (see `WeightGradientSum`),
         // then dbias when chunked.
-        let weightSums = directWeights ? o * 9 * transposedChannels(inChannels) : o * g.rows
+        let weightSums = directWeights ? o * 9 * K.transposedChannels(inChannels) : o * g.rows
         let accumulated = weightSums + (chunkedBias ? o : 0)
         // dweight's chunks are of whole images (direct) or tiles (GEMM), one accumulator each; the
         // direct kernels take the batch in chunks of images either way (one image each when they
         // only form dx).
         let chunks = Self.weightGradientChunks(directWeights ? n : tiles, accumulator: accumulated)
         let imageChunks = directWeights ? chunks : n
-        let group = DirectBackward.group(height: g.height, weights: directWeights)
-        let transposed = group * transposedImageSize(channels: inChannels, height: g.height, width: g.width)
+        let group = DirectBackward<K>.group(height: g.height, weights: directWeights)
+        let transposed = group * K.transposedImageSize(channels: inChannels, height: g.height, width: g.width)
         // Per worker: the group's padded dy, then one image of a formed dy.
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
             + (formed != nil ? o * l : 0)
@@ -211,11 +230,12 @@ public final class Convolution {
         if direct {
             if directData {
                 // w'[c, o, t] = w[o, c, 8 − t]: the flipped kernel with its channel axes swapped.
-                try pack(into: packedBackward, groups: inChannels / 4, taps: o) { group, oc, t, lane in
-                    (oc * inChannels + group * 4 + lane) * 9 + (8 - t)
+                let block = K.outputChannelBlock
+                try pack(into: packedBackward, groups: inChannels / block, block: block, taps: o) { group, oc, t, lane in
+                    (oc * inChannels + group * block + lane) * 9 + (8 - t)
                 }
             }
-            parallelFor(imageChunks, DirectBackward(channels: inChannels, outChannels: o, h: g.height, w: g.width,
+            parallelFor(imageChunks, DirectBackward<K>(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                                     n: n, chunks: imageChunks, accumulatorSize: accumulated,
                                                     biasSums: chunkedBias ? weightSums : nil,
                                                     x: directWeights ? input.x : nil, affine: input.affine,
@@ -226,7 +246,7 @@ public final class Convolution {
         parallelFor(o, WeightGradientSum(chunks: chunks, outChannels: o, workspace: workspace,
                                          dw: dw, db: chunkedBias ? db : nil,
                                          channels: inChannels, taps: g.rows / inChannels,
-                                         transposedChannels: directWeights ? transposedChannels(inChannels) : nil))
+                                         transposedChannels: directWeights ? K.transposedChannels(inChannels) : nil))
     }
 
     private func checkMapping(_ input: ConvolutionInput) throws {
@@ -235,23 +255,25 @@ public final class Convolution {
         }
     }
 
-    /// Packs the weights for the direct kernel as [groups][taps][9][4]: `source(group, channel,
-    /// tap, lane)` is the index in the [O, C, 3, 3] weight of each packed entry.
-    private func pack(into packed: Tensor, groups: Int, taps channels: Int,
+    /// Packs the weights for the direct kernel as [groups][taps][9][block]: `source(group,
+    /// channel, tap, lane)` is the index in the [O, C, 3, 3] weight of each packed entry.
+    private func pack(into packed: Tensor, groups: Int, block: Int, taps channels: Int,
                       _ source: (Int, Int, Int, Int) -> Int) throws {
-        try packed.resize(Shape(groups * channels * 36))
+        try packed.resize(Shape(groups * channels * 9 * block))
         let w = weight.value.data, out = packed.data
         for group in 0..<groups {
             for c in 0..<channels {
                 for t in 0..<9 {
-                    for lane in 0..<4 { out[((group * channels + c) * 9 + t) * 4 + lane] = w[source(group, c, t, lane)] }
+                    for lane in 0..<block {
+                        out[((group * channels + c) * 9 + t) * block + lane] = w[source(group, c, t, lane)]
+                    }
                 }
             }
         }
     }
 }
 
-private struct DirectForward: ParallelBody {
+private struct DirectForward<K: DirectKernels>: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let x: UnsafePointer<Float>, affine: ChannelAffine?, y: UnsafeMutablePointer<Float>
     let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
@@ -262,9 +284,9 @@ private struct DirectForward: ParallelBody {
         let padded = workspace.columns(worker), plane = h * w
         for i in images {
             let output = y + i * outChannels * plane
-            padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w, affine: affine)
-            directConvolution3x3(padded: padded, packedWeights: weights, bias: bias, output: output,
-                                 inChannels: channels, outChannels: outChannels, height: h, width: w)
+            K.padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w, affine: affine)
+            K.convolve(padded: padded, packedWeights: weights, bias: bias, output: output,
+                       inChannels: channels, outChannels: outChannels, height: h, width: w)
             for ch in 0..<outChannels {
                 moments?.record(output + ch * plane, count: plane, at: i * outChannels + ch)
             }
@@ -279,7 +301,7 @@ private struct DirectForward: ParallelBody {
 /// wanted) image by image as the forward kernel on the padded dy with the flipped, transposed
 /// weights. An image's dx may overwrite what its dy was formed from: each image is padded before
 /// its dx is written.
-private struct DirectBackward: ParallelBody {
+private struct DirectBackward<K: DirectKernels>: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let n: Int, chunks: Int, accumulatorSize: Int, biasSums: Int?
     let x: UnsafePointer<Float>?, affine: ChannelAffine?
@@ -294,7 +316,7 @@ private struct DirectBackward: ParallelBody {
     func callAsFunction(_ worker: Int, _ chunkRange: Range<Int>) {
         let transposedX = workspace.columns(worker), paddedDY = workspace.product(worker)
         let group = Self.group(height: h, weights: x != nil)
-        let inputStride = transposedImageSize(channels: channels, height: h, width: w)
+        let inputStride = K.transposedImageSize(channels: channels, height: h, width: w)
         let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
         let formedImage = paddedDY + group * gradientStride
         for chunk in chunkRange {
@@ -312,27 +334,28 @@ private struct DirectBackward: ParallelBody {
                     } else {
                         gradient = dy + (first + j) * outChannels * h * w
                     }
-                    padImage(gradient, into: paddedDY + j * gradientStride, channels: outChannels, height: h, width: w)
+                    K.padImage(gradient, into: paddedDY + j * gradientStride, channels: outChannels, height: h, width: w,
+                               affine: nil)
                     if let accumulator, let biasSums {
                         for ch in 0..<outChannels {
                             accumulator[biasSums + ch] += Float(sum(gradient + ch * h * w, count: h * w))
                         }
                     }
                     if let x {
-                        padImageTransposed(x + (first + j) * channels * h * w, into: transposedX + j * inputStride,
-                                           channels: channels, height: h, width: w, affine: affine)
+                        K.padImageTransposed(x + (first + j) * channels * h * w, into: transposedX + j * inputStride,
+                                             channels: channels, height: h, width: w, affine: affine)
                     }
                 }
                 if let accumulator {
-                    directWeightGradient3x3(transposedInputs: transposedX, paddedGradients: paddedDY, images: count,
-                                            into: accumulator, inChannels: channels, outChannels: outChannels,
-                                            height: h, width: w)
+                    K.addWeightGradient(transposedInputs: transposedX, paddedGradients: paddedDY, images: count,
+                                        into: accumulator, inChannels: channels, outChannels: outChannels,
+                                        height: h, width: w)
                 }
                 if let dx {
                     for j in 0..<count {
-                        directConvolution3x3(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
-                                             output: dx + (first + j) * channels * h * w,
-                                             inChannels: outChannels, outChannels: channels, height: h, width: w)
+                        K.convolve(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
+                                   output: dx + (first + j) * channels * h * w,
+                                   inChannels: outChannels, outChannels: channels, height: h, width: w)
                     }
                 }
                 first += count

@@ -1,4 +1,6 @@
 import Glibc
+import SuperConvKernelsAVX2
+import SuperConvKernelsAVX512
 
 /// The instruction sets the library has kernels for, one module each (Sources/Kernels/<name>),
 /// best last. One is chosen once at start-up, the best the CPU supports, unless SUPERCONV_ISA
@@ -6,25 +8,30 @@ import Glibc
 ///
 /// Which kernel serves which pass, for each instruction set, is decided here and nowhere else:
 ///
-/// | pass                                           | portable        | avx2                      |
-/// |------------------------------------------------|-----------------|---------------------------|
-/// | 3x3 stride-1 convolution, forward and dx (channels in fours) | im2col + GEMM | direct 3x3 (`DirectConvolution3x3`) |
-/// | 3x3 stride-1 convolution, dweight              | im2col + GEMM   | direct 3x3 (`DirectWeightGradient3x3`) when dx is direct too or not wanted |
-/// | other convolutions (stride 2, other shapes)    | im2col + GEMM   | im2col + GEMM             |
-/// | batch norm, ReLU, sums, pooling, linear        | portable        | portable                  |
+/// | pass | portable | avx2 | avx512 |
+/// |---|---|---|---|
+/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | direct 3x3, output channels (dx: input channels) in fours | direct 3x3, in eights |
+/// | 3x3 stride-1 convolution, dweight | im2col + GEMM | direct 3x3 where dx is direct too or not wanted | as avx2 |
+/// | other convolutions (stride 2, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |
+/// | batch norm, ReLU, sums, pooling, linear | portable | portable | portable |
 ///
-/// GEMM is OpenBLAS's, which picks its own kernels for the CPU.
+/// The direct kernels are `AVX2Kernels` and `AVX512Kernels` (`DirectKernels`); every set's direct
+/// kernels give the same bits. GEMM is OpenBLAS's, which picks its own kernels for the CPU (or
+/// for the core type that OPENBLAS_CORETYPE names).
 public enum InstructionSet: String, CaseIterable, Sendable {
     /// Any x86-64 CPU: baseline vector code and OpenBLAS.
     case portable
     /// AVX2 and FMA (Intel since Haswell, AMD since Zen).
     case avx2
+    /// AVX-512 F, CD, BW, DQ and VL, as Intel's Skylake-SP (Xeon since 2017, AMD since Zen 4).
+    case avx512
 
     /// The CPU flags (as /proc/cpuinfo names them) the kernels need.
     public var requiredFlags: [String] {
         switch self {
         case .portable: return []
         case .avx2: return ["avx2", "fma"]
+        case .avx512: return ["avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
         }
     }
 
@@ -73,18 +80,32 @@ public enum InstructionSet: String, CaseIterable, Sendable {
     /// How a convolution of this shape computes each pass on this set (see the table above).
     func convolutionPlan(kernel: Int, stride: Int, padding: Int, inChannels: Int, outChannels: Int,
                          computesInputGradient: Bool) -> ConvolutionPlan {
-        // The direct kernels take 3x3 "same" stride-1 convolutions whose output channels (for dx:
-        // input channels) come in fours.
-        func direct(outputs: Int) -> Bool {
-            self == .avx2 && kernel == 3 && stride == 1 && padding == 1 && outputs % 4 == 0
+        // Direct kernels take 3x3 "same" stride-1 convolutions whose output channels (for dx:
+        // input channels) come in blocks of theirs: this set's where they fit every pass, else
+        // those of a narrower set this CPU also runs.
+        let sets = Self.allCases.prefix(through: Self.allCases.firstIndex(of: self)!).filter { $0.directOutputChannelBlock != nil }
+        guard kernel == 3 && stride == 1 && padding == 1, !sets.isEmpty else { return .gemm(computesInputGradient) }
+        func fits(_ channels: Int, _ set: InstructionSet) -> Bool { channels % set.directOutputChannelBlock! == 0 }
+        let forward = sets.reversed().filter { fits(outChannels, $0) }
+        guard let set = forward.first(where: { !computesInputGradient || fits(inChannels, $0) }) ?? forward.first else {
+            return .gemm(computesInputGradient)
         }
-        let forward: ConvolutionPlan.Kernel = direct(outputs: outChannels) ? .direct3x3 : .gemm
         let inputGradient: ConvolutionPlan.Kernel? =
-            computesInputGradient ? (direct(outputs: inChannels) ? .direct3x3 : .gemm) : nil
+            computesInputGradient ? (fits(inChannels, set) ? .direct3x3 : .gemm) : nil
         // Where dx takes the GEMM path its column matrix serves dweight too.
-        let weightGradient: ConvolutionPlan.Kernel =
-            direct(outputs: outChannels) && inputGradient != .gemm ? .direct3x3 : .gemm
-        return ConvolutionPlan(forward: forward, inputGradient: inputGradient, weightGradient: weightGradient)
+        return ConvolutionPlan(forward: .direct3x3, inputGradient: inputGradient,
+                               weightGradient: inputGradient != .gemm ? .direct3x3 : .gemm, directKernels: set)
+    }
+}
+
+extension InstructionSet {
+    /// Output channels per block of the set's direct kernels; nil without direct kernels.
+    var directOutputChannelBlock: Int? {
+        switch self {
+        case .portable: return nil
+        case .avx2: return AVX2Kernels.outputChannelBlock
+        case .avx512: return AVX512Kernels.outputChannelBlock
+        }
     }
 }
 
@@ -95,6 +116,13 @@ struct ConvolutionPlan: Equatable {
     /// nil when the layer does not compute dx (a network's first layer).
     let inputGradient: Kernel?
     let weightGradient: Kernel
+    /// Whose direct kernels the direct passes run.
+    let directKernels: InstructionSet?
+
+    static func gemm(_ computesInputGradient: Bool) -> ConvolutionPlan {
+        ConvolutionPlan(forward: .gemm, inputGradient: computesInputGradient ? .gemm : nil, weightGradient: .gemm,
+                        directKernels: nil)
+    }
 
     /// Whether every read of x goes through a padded per-image copy (the direct forward and
     /// weight gradient), so that x may be given as a batch norm's input and its map
