@@ -1,8 +1,10 @@
 #define _POSIX_C_SOURCE 199309L
 /* Training throughput of one configuration, in its own process so that peak RSS is its own.
-   usage: train_throughput [--profile] DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]
+   usage: train_throughput [--profile] [--eval] DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]
    prints: depth variant batch threads images_per_second peak_rss_mib
-   --profile adds, on stderr, the time per layer and per kind of layer of the timed steps. */
+   --profile adds, on stderr, the time per layer and per kind of layer of the timed steps.
+   --eval times inference (sc_model_forward) instead, on the weights after the WARMUP training
+   steps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,10 @@ static int fail(const char *what, sc_status rc) {
 int main(int argc, char **argv) {
   int profile = argc > 1 && strcmp(argv[1], "--profile") == 0;
   if (profile) argv++, argc--;
+  int eval = argc > 1 && strcmp(argv[1], "--eval") == 0;
+  if (eval) argv++, argc--;
   if (argc < 5) {
-    fprintf(stderr, "usage: %s [--profile] DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--profile] [--eval] DEPTH VARIANT BATCH THREADS [STEPS] [WARMUP]\n", argv[0]);
     return 2;
   }
   int depth = atoi(argv[1]), batch = atoi(argv[3]), threads = atoi(argv[4]);
@@ -45,6 +49,7 @@ int main(int argc, char **argv) {
   size_t n = (size_t)batch * 3 * 32 * 32;
   float *x = malloc(n * sizeof(float));
   int32_t *labels = malloc(batch * sizeof(int32_t));
+  float *logits = malloc((size_t)batch * 10 * sizeof(float));
   uint64_t s = 1;
   for (size_t i = 0; i < n; i++) {
     s = s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -58,7 +63,11 @@ int main(int argc, char **argv) {
       start = now();
       if (profile && (rc = sc_model_set_profiling(model, 1)) != SC_OK) return fail("sc_model_set_profiling", rc);
     }
-    if ((rc = sc_trainer_step(trainer, x, labels, batch, NULL, NULL)) != SC_OK) return fail("sc_trainer_step", rc);
+    if (eval && i >= warmup) {
+      if ((rc = sc_model_forward(model, x, batch, logits, (int64_t)batch * 10)) != SC_OK) return fail("sc_model_forward", rc);
+    } else if ((rc = sc_trainer_step(trainer, x, labels, batch, NULL, NULL)) != SC_OK) {
+      return fail("sc_trainer_step", rc);
+    }
   }
   double seconds = now() - start;
   if (profile) {
@@ -74,5 +83,6 @@ int main(int argc, char **argv) {
   sc_model_destroy(model);
   free(x);
   free(labels);
+  free(logits);
   return 0;
 }

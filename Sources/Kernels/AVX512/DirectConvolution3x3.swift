@@ -7,8 +7,9 @@ import SuperConvKernelsPortable
 // in the same order (input channel, then kernel row, then kernel column), so both give the same
 // bits. What changes is how much of it runs at once: 16 lanes of pixels per vector and 8 output
 // channels per block, 16 accumulators of the 32 registers, so that each input vector loaded
-// from the padded image feeds 8 channels and each broadcast weight two vectors. Planes of 8
-// pixels or fewer a row (the last stage of a CIFAR ResNet) take 8-lane vectors, two rows at once.
+// from the padded image feeds 8 channels and each broadcast weight two vectors. A vector holds 16
+// pixels of a row (W > 16), a row of up to 16 (W <= 16, two rows per block), or two rows of up to
+// 8 stacked (W <= 8, the last stage of a CIFAR ResNet; four rows per block).
 //
 // Shapes (one image): xp [Ci, H + 2, S] as `writePaddedImage` lays it out, weights packed as
 // wt [Co/8][Ci][9][8] (eight output channels side by side per tap), y [Co, H, W]:
@@ -44,50 +45,111 @@ extension AVX512Kernels {
     public static func convolve(padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
                                 inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
-        if w > 8 {
-            run(SIMD16<Float>.self, padded: xp, packedWeights: wt, bias: bias, output: y,
-                     inChannels: inChannels, outChannels: outChannels, height: h, width: w)
+        let image = Image(xp: xp, y: y, inChannels: inChannels, height: h, width: w)
+        if w > 16 {
+            run(RunsOfARow.self, image, packedWeights: wt, bias: bias, outChannels: outChannels)
+        } else if w > 8 {
+            run(TwoRows.self, image, packedWeights: wt, bias: bias, outChannels: outChannels)
         } else {
-            run(SIMD8<Float>.self, padded: xp, packedWeights: wt, bias: bias, output: y,
-                     inChannels: inChannels, outChannels: outChannels, height: h, width: w)
+            run(FourRows.self, image, packedWeights: wt, bias: bias, outChannels: outChannels)
         }
     }
 }
 
-@inline(__always)
-private func load<V: SIMD>(_ p: UnsafePointer<Float>, as: V.Type) -> V where V.Scalar == Float {
-    UnsafeRawPointer(p).loadUnaligned(as: V.self)
+private typealias Vector = SIMD16<Float>
+
+/// One image's padded input and output, and their geometry.
+private struct Image {
+    let xp: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    let inChannels: Int, height: Int, width: Int
+    var wp: Int { paddedRowStride(width: width) }
 }
+
+/// Which pixels the two vectors of a block hold, for a block whose top-left output is (row,
+/// column): how to load an input vector at `offset` from the padded position of that output (plus
+/// the tap), and how to store an accumulator.
+private protocol Arrangement {
+    static func rowStep(_ image: Image) -> Int
+    static func columnStep(_ image: Image) -> Int
+    static func load(_ image: Image, _ p: UnsafePointer<Float>, vector k: Int) -> Vector
+    static func store(_ image: Image, _ v: Vector, row: Int, column: Int, vector k: Int, plane: UnsafeMutablePointer<Float>)
+}
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 
 @inline(__always)
 private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>, lanes: Int) where V.Scalar == Float {
     if lanes == V.scalarCount {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     } else {
-        for i in 0..<lanes { p[i] = v[i] }
+        for i in 0..<max(0, lanes) { p[i] = v[i] }
     }
 }
 
-/// The kernel with vectors of `V`: each step of the inner loop loads two input vectors and eight
-/// weights and does sixteen fused multiply-adds (8 channels x 2 vectors). For W > lanes the two
-/// vectors are consecutive runs of a row, else the same run of two rows.
+/// W > 16: two consecutive runs of 16 pixels of one row.
+private enum RunsOfARow: Arrangement {
+    static func rowStep(_ image: Image) -> Int { 1 }
+    static func columnStep(_ image: Image) -> Int { 32 }
+    @inline(__always)
+    static func load(_ image: Image, _ p: UnsafePointer<Float>, vector k: Int) -> Vector { load16(p + 16 * k) }
+    @inline(__always)
+    static func store(_ image: Image, _ v: Vector, row: Int, column: Int, vector k: Int, plane: UnsafeMutablePointer<Float>) {
+        let first = column + 16 * k
+        SuperConvKernelsAVX512.store(v, plane + row * image.width + first, lanes: min(16, image.width - first))
+    }
+}
+
+/// 8 < W <= 16: the same run of two rows.
+private enum TwoRows: Arrangement {
+    static func rowStep(_ image: Image) -> Int { 2 }
+    static func columnStep(_ image: Image) -> Int { 16 }
+    @inline(__always)
+    static func load(_ image: Image, _ p: UnsafePointer<Float>, vector k: Int) -> Vector { load16(p + image.wp * k) }
+    @inline(__always)
+    static func store(_ image: Image, _ v: Vector, row: Int, column: Int, vector k: Int, plane: UnsafeMutablePointer<Float>) {
+        guard row + k < image.height else { return }
+        SuperConvKernelsAVX512.store(v, plane + (row + k) * image.width, lanes: image.width)
+    }
+}
+
+/// W <= 8: each vector two rows of 8 lanes stacked, the block four rows.
+private enum FourRows: Arrangement {
+    static func rowStep(_ image: Image) -> Int { 4 }
+    static func columnStep(_ image: Image) -> Int { 8 }
+    @inline(__always)
+    static func load(_ image: Image, _ p: UnsafePointer<Float>, vector k: Int) -> Vector {
+        let top = p + 2 * k * image.wp
+        return Vector(lowHalf: load8(top), highHalf: load8(top + image.wp))
+    }
+    @inline(__always)
+    static func store(_ image: Image, _ v: Vector, row: Int, column: Int, vector k: Int, plane: UnsafeMutablePointer<Float>) {
+        let top = row + 2 * k, w = image.width
+        if w == 8 && top + 1 < image.height {
+            SuperConvKernelsAVX512.store(v, plane + top * w, lanes: 16)
+        } else {
+            if top < image.height { SuperConvKernelsAVX512.store(v.lowHalf, plane + top * w, lanes: w) }
+            if top + 1 < image.height { SuperConvKernelsAVX512.store(v.highHalf, plane + (top + 1) * w, lanes: w) }
+        }
+    }
+}
+
+/// The kernel: each step of the inner loop loads two input vectors (as `A` arranges them) and
+/// eight weights and does sixteen fused multiply-adds (8 channels x 2 vectors).
 @inline(__always)
-private func run<V: SIMD>(_: V.Type, padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
-                               inChannels: Int, outChannels: Int, height h: Int, width w: Int)
-where V.Scalar == Float {
-    let lanes = V.scalarCount
-    let wp = paddedRowStride(width: w), plane = (h + 2) * wp, outPlane = h * w
-    let wide = w > lanes
-    let secondInput = wide ? lanes : wp, secondOutput = wide ? lanes : w
-    let rowStep = wide ? 1 : 2, columnStep = wide ? 2 * lanes : lanes
+private func run<A: Arrangement>(_: A.Type, _ image: Image, packedWeights wt: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>?, outChannels: Int) {
+    let h = image.height, w = image.width, wp = image.wp, plane = (h + 2) * wp, outPlane = h * w
     for ob in 0..<(outChannels / 8) {
-        let weights = wt + ob * inChannels * 72
-        var b = (V(), V(), V(), V(), V(), V(), V(), V())
+        let weights = wt + ob * image.inChannels * 72
+        var b = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
         if let bias {
             let o = bias + 8 * ob
-            b = (V(repeating: o[0]), V(repeating: o[1]), V(repeating: o[2]), V(repeating: o[3]),
-                 V(repeating: o[4]), V(repeating: o[5]), V(repeating: o[6]), V(repeating: o[7]))
+            b = (Vector(repeating: o[0]), Vector(repeating: o[1]), Vector(repeating: o[2]), Vector(repeating: o[3]),
+                 Vector(repeating: o[4]), Vector(repeating: o[5]), Vector(repeating: o[6]), Vector(repeating: o[7]))
         }
         var row = 0
         while row < h {
@@ -95,41 +157,37 @@ where V.Scalar == Float {
             while column < w {
                 var a00 = b.0, a01 = b.0, a10 = b.1, a11 = b.1, a20 = b.2, a21 = b.2, a30 = b.3, a31 = b.3
                 var a40 = b.4, a41 = b.4, a50 = b.5, a51 = b.5, a60 = b.6, a61 = b.6, a70 = b.7, a71 = b.7
-                let origin = xp + row * wp + column
-                for ci in 0..<inChannels {
+                let origin = image.xp + row * wp + column
+                for ci in 0..<image.inChannels {
                     let base = origin + ci * plane
                     let q0 = weights + ci * 72
                     for kh in 0..<3 {
                         let r = base + kh * wp
                         for kw in 0..<3 {
-                            let v0 = load(r + kw, as: V.self), v1 = load(r + kw + secondInput, as: V.self)
+                            let v0 = A.load(image, r + kw, vector: 0), v1 = A.load(image, r + kw, vector: 1)
                             let q = q0 + (kh * 3 + kw) * 8
-                            var k = V(repeating: q[0]); a00.addProduct(k, v0); a01.addProduct(k, v1)
-                            k = V(repeating: q[1]); a10.addProduct(k, v0); a11.addProduct(k, v1)
-                            k = V(repeating: q[2]); a20.addProduct(k, v0); a21.addProduct(k, v1)
-                            k = V(repeating: q[3]); a30.addProduct(k, v0); a31.addProduct(k, v1)
-                            k = V(repeating: q[4]); a40.addProduct(k, v0); a41.addProduct(k, v1)
-                            k = V(repeating: q[5]); a50.addProduct(k, v0); a51.addProduct(k, v1)
-                            k = V(repeating: q[6]); a60.addProduct(k, v0); a61.addProduct(k, v1)
-                            k = V(repeating: q[7]); a70.addProduct(k, v0); a71.addProduct(k, v1)
+                            var k = Vector(repeating: q[0]); a00.addProduct(k, v0); a01.addProduct(k, v1)
+                            k = Vector(repeating: q[1]); a10.addProduct(k, v0); a11.addProduct(k, v1)
+                            k = Vector(repeating: q[2]); a20.addProduct(k, v0); a21.addProduct(k, v1)
+                            k = Vector(repeating: q[3]); a30.addProduct(k, v0); a31.addProduct(k, v1)
+                            k = Vector(repeating: q[4]); a40.addProduct(k, v0); a41.addProduct(k, v1)
+                            k = Vector(repeating: q[5]); a50.addProduct(k, v0); a51.addProduct(k, v1)
+                            k = Vector(repeating: q[6]); a60.addProduct(k, v0); a61.addProduct(k, v1)
+                            k = Vector(repeating: q[7]); a70.addProduct(k, v0); a71.addProduct(k, v1)
                         }
                     }
                 }
-                // Lanes to keep: a partial run at the row's end, a missing second row at the bottom.
-                let lanes0 = min(lanes, w - column)
-                let lanes1 = wide ? max(0, min(lanes, w - column - lanes)) : (row + 1 < h ? lanes0 : 0)
-                let out = y + 8 * ob * outPlane + row * w + column
-                store(a00, out, lanes: lanes0); store(a01, out + secondOutput, lanes: lanes1)
-                store(a10, out + outPlane, lanes: lanes0); store(a11, out + outPlane + secondOutput, lanes: lanes1)
-                store(a20, out + 2 * outPlane, lanes: lanes0); store(a21, out + 2 * outPlane + secondOutput, lanes: lanes1)
-                store(a30, out + 3 * outPlane, lanes: lanes0); store(a31, out + 3 * outPlane + secondOutput, lanes: lanes1)
-                store(a40, out + 4 * outPlane, lanes: lanes0); store(a41, out + 4 * outPlane + secondOutput, lanes: lanes1)
-                store(a50, out + 5 * outPlane, lanes: lanes0); store(a51, out + 5 * outPlane + secondOutput, lanes: lanes1)
-                store(a60, out + 6 * outPlane, lanes: lanes0); store(a61, out + 6 * outPlane + secondOutput, lanes: lanes1)
-                store(a70, out + 7 * outPlane, lanes: lanes0); store(a71, out + 7 * outPlane + secondOutput, lanes: lanes1)
-                column += columnStep
+                let out = image.y + 8 * ob * outPlane
+                @inline(__always) func store(_ u: Vector, _ v: Vector, channel c: Int) {
+                    A.store(image, u, row: row, column: column, vector: 0, plane: out + c * outPlane)
+                    A.store(image, v, row: row, column: column, vector: 1, plane: out + c * outPlane)
+                }
+                store(a00, a01, channel: 0); store(a10, a11, channel: 1); store(a20, a21, channel: 2)
+                store(a30, a31, channel: 3); store(a40, a41, channel: 4); store(a50, a51, channel: 5)
+                store(a60, a61, channel: 6); store(a70, a71, channel: 7)
+                column += A.columnStep(image)
             }
-            row += rowStep
+            row += A.rowStep(image)
         }
     }
 }
