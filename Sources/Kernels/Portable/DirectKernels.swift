@@ -1,3 +1,21 @@
+/// A direct 3x3 convolution's forward kernel: a padded image in, an output image out. SuperConvCore's
+/// forward pass is generic over it (`DirectKernels` for stride 1; a downsampling kernel for stride
+/// 2 where an instruction set has one).
+public protocol DirectForwardKernels {
+    /// Output channels side by side in the packed weights, [O/B][C][9][B]; `convolve` takes
+    /// multiples of it.
+    static var outputChannelBlock: Int { get }
+
+    /// Writes one image x [C, H, W] as a whole plane-major padded image, mapped by `affine` when
+    /// given (`writePaddedImage`).
+    static func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
+                         channels: Int, height: Int, width: Int, affine: ChannelAffine?)
+
+    /// Convolves one zero-padded image of H x W into y [Co, OH, OW] (plus bias when given).
+    static func convolve(padded: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                         output: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, height: Int, width: Int)
+}
+
 /// The direct 3x3 stride-1 convolution kernels of one instruction set: each such module has one
 /// type conforming to this (`AVX2Kernels`, `AVX512Kernels`), and SuperConvCore's convolution
 /// passes are generic over it, so every call goes straight to the set's kernel.
@@ -6,29 +24,16 @@
 /// differs between sets is the vector width of the channels-last copy and how many output
 /// channels the packed weights hold side by side. Every set computes each output with the same
 /// fused multiply-adds in the same order, so all give the same bits.
-public protocol DirectKernels {
-    /// Output channels side by side in the packed weights, [O/B][C][9][B]; `convolve` takes
-    /// multiples of it.
-    static var outputChannelBlock: Int { get }
-
+public protocol DirectKernels: DirectForwardKernels {
     /// Floats per position of a channels-last padded image.
     static func transposedChannels(_ channels: Int) -> Int
 
     /// Floats of one channels-last padded image.
     static func transposedImageSize(channels: Int, height: Int, width: Int) -> Int
 
-    /// Writes one image x [C, H, W] as a whole plane-major padded image, mapped by `affine` when
-    /// given (`writePaddedImage`).
-    static func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
-                         channels: Int, height: Int, width: Int, affine: ChannelAffine?)
-
     /// Writes one image x [C, H, W] channels-last into a padded buffer (`writeTransposedImage`).
     static func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutablePointer<Float>,
                                    channels: Int, height: Int, width: Int, affine: ChannelAffine?)
-
-    /// Convolves one zero-padded image into y [Co, H, W] (plus bias when given).
-    static func convolve(padded: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                         output: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, height: Int, width: Int)
 
     /// Adds the weight gradient of `images` consecutive images to dwt [Co][3][3][Cp], from their
     /// channels-last inputs and padded output gradients (image j's at j times

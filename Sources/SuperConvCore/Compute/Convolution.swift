@@ -133,12 +133,15 @@ public final class Convolution {
         let n = shape.n, l = g.positions, o = outChannels
         try y.resize(outputShape(for: shape))
         try moments?.prepare(for: y.shape)
-        if plan.forward == .direct3x3 {
-            switch plan.directKernels {
-            case .avx512: try directForward(AVX512Kernels.self, input, g, n: n, into: y, recording: moments)
-            default: try directForward(AVX2Kernels.self, input, g, n: n, into: y, recording: moments)
-            }
-            return
+        switch (plan.forward, plan.directKernels) {
+        case (.direct3x3, .avx512):
+            return try directForward(AVX512Kernels.self, input, g, n: n, into: y, recording: moments)
+        case (.direct3x3, _):
+            return try directForward(AVX2Kernels.self, input, g, n: n, into: y, recording: moments)
+        case (.directDownsampling, _) where AVX512DownsamplingKernels.takes(width: g.width):
+            return try directForward(AVX512DownsamplingKernels.self, input, g, n: n, into: y, recording: moments)
+        default:
+            break
         }
         let tile = tileImages(l, batch: n)
         let tiles = (n + tile - 1) / tile
@@ -148,7 +151,7 @@ public final class Convolution {
                                         workspace: workspace))
     }
 
-    private func directForward<K: DirectKernels>(_ kernels: K.Type, _ input: ConvolutionInput, _ g: ConvolutionGeometry,
+    private func directForward<K: DirectForwardKernels>(_ kernels: K.Type, _ input: ConvolutionInput, _ g: ConvolutionGeometry,
                                                  n: Int, into y: Tensor, recording moments: PlaneMoments?) throws {
         let o = outChannels, block = K.outputChannelBlock
         try pack(into: packedForward, groups: o / block, block: block, taps: inChannels) { group, c, t, lane in
@@ -157,7 +160,7 @@ public final class Convolution {
         let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
         try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
         parallelFor(n, DirectForward<K>(channels: inChannels, outChannels: o, h: g.height, w: g.width,
-                                        x: input.x, affine: input.affine, y: y.data, weights: packedForward.data,
+                                        outputPlane: g.positions, x: input.x, affine: input.affine, y: y.data, weights: packedForward.data,
                                         bias: bias?.value.data, moments: moments, workspace: workspace))
     }
 
@@ -273,8 +276,8 @@ public final class Convolution {
     }
 }
 
-private struct DirectForward<K: DirectKernels>: ParallelBody {
-    let channels: Int, outChannels: Int, h: Int, w: Int
+private struct DirectForward<K: DirectForwardKernels>: ParallelBody {
+    let channels: Int, outChannels: Int, h: Int, w: Int, outputPlane: Int
     let x: UnsafePointer<Float>, affine: ChannelAffine?, y: UnsafeMutablePointer<Float>
     let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
     let moments: PlaneMoments?
@@ -283,12 +286,12 @@ private struct DirectForward<K: DirectKernels>: ParallelBody {
     func callAsFunction(_ worker: Int, _ images: Range<Int>) {
         let padded = workspace.columns(worker), plane = h * w
         for i in images {
-            let output = y + i * outChannels * plane
+            let output = y + i * outChannels * outputPlane
             K.padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w, affine: affine)
             K.convolve(padded: padded, packedWeights: weights, bias: bias, output: output,
                        inChannels: channels, outChannels: outChannels, height: h, width: w)
             for ch in 0..<outChannels {
-                moments?.record(output + ch * plane, count: plane, at: i * outChannels + ch)
+                moments?.record(output + ch * outputPlane, count: outputPlane, at: i * outChannels + ch)
             }
         }
     }

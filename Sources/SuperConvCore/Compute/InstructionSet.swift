@@ -12,7 +12,8 @@ import SuperConvKernelsAVX512
 /// |---|---|---|---|
 /// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | direct 3x3, output channels (dx: input channels) in fours | direct 3x3, in eights |
 /// | 3x3 stride-1 convolution, dweight | im2col + GEMM | direct 3x3 where dx is direct too or not wanted | as avx2 |
-/// | other convolutions (stride 2, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |
+/// | 3x3 stride-2 convolution, forward (outputs up to 16 pixels a row) | im2col + GEMM | im2col + GEMM | direct 3x3 stride 2, output channels in eights |
+/// | other convolutions and passes (stride-2 gradients, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |
 /// | batch norm, ReLU, sums, pooling, linear | portable | portable | portable |
 ///
 /// The direct kernels are `AVX2Kernels` and `AVX512Kernels` (`DirectKernels`); every set's direct
@@ -84,6 +85,12 @@ public enum InstructionSet: String, CaseIterable, Sendable {
         // input channels) come in blocks of theirs: this set's where they fit every pass, else
         // those of a narrower set this CPU also runs.
         let sets = Self.allCases.prefix(through: Self.allCases.firstIndex(of: self)!).filter { $0.directOutputChannelBlock != nil }
+        if self == .avx512 && kernel == 3 && stride == 2 && padding == 1
+            && outChannels % AVX512DownsamplingKernels.outputChannelBlock == 0 {
+            // Forward only; its gradients take the GEMM path (which reads x itself).
+            return ConvolutionPlan(forward: .directDownsampling, inputGradient: computesInputGradient ? .gemm : nil,
+                                   weightGradient: .gemm, directKernels: .avx512)
+        }
         guard kernel == 3 && stride == 1 && padding == 1, !sets.isEmpty else { return .gemm(computesInputGradient) }
         func fits(_ channels: Int, _ set: InstructionSet) -> Bool { channels % set.directOutputChannelBlock! == 0 }
         let forward = sets.reversed().filter { fits(outChannels, $0) }
@@ -111,7 +118,7 @@ extension InstructionSet {
 
 /// The kernel of each pass of one convolution.
 struct ConvolutionPlan: Equatable {
-    enum Kernel { case gemm, direct3x3 }
+    enum Kernel { case gemm, direct3x3, directDownsampling }
     let forward: Kernel
     /// nil when the layer does not compute dx (a network's first layer).
     let inputGradient: Kernel?
