@@ -157,8 +157,8 @@ const char *sc_blas_info(void);
    its first use; the environment variable SUPERCONV_ISA=portable|avx2|avx512 chooses another,
    and when it names a set that is unknown or that this CPU lacks, the string says so and the
    best set is used. Every set computes the same functions: results agree to rounding across
-   sets (avx2 and avx512 give the same bits) and are bit-identical across runs and thread counts
-   within one. Static storage; never NULL. Thread-safe. */
+   sets and are bit-identical across runs and thread counts within one. Static storage; never
+   NULL. Thread-safe. */
 const char *sc_instruction_set(void);
 
 /* Sets how many threads the library computes with: a pool of n - 1 worker threads plus the

@@ -16,9 +16,9 @@ import SuperConvKernelsAVX512
 /// | other convolutions and passes (stride-2 gradients, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |
 /// | batch norm, ReLU, sums, pooling, linear | portable | portable | portable |
 ///
-/// The direct kernels are `AVX2Kernels` and `AVX512Kernels` (`DirectKernels`); every set's direct
-/// kernels give the same bits. GEMM is OpenBLAS's, which picks its own kernels for the CPU (or
-/// for the core type that OPENBLAS_CORETYPE names).
+/// The direct kernels are `AVX2Kernels` and `AVX512Kernels` (`DirectKernels`), whose stride-1
+/// kernels give the same bits, and `AVX512DownsamplingKernels`. GEMM is OpenBLAS's, which picks
+/// its own kernels for the CPU (or for the core type that OPENBLAS_CORETYPE names).
 public enum InstructionSet: String, CaseIterable, Sendable {
     /// Any x86-64 CPU: baseline vector code and OpenBLAS.
     case portable
