@@ -56,8 +56,6 @@ extension AVX512Kernels {
     }
 }
 
-private typealias Vector = SIMD16<Float>
-
 /// One image's padded input and output, and their geometry.
 private struct Image {
     let xp: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
@@ -145,18 +143,12 @@ private func run<A: Arrangement>(_: A.Type, _ image: Image, packedWeights wt: Un
     let h = image.height, w = image.width, wp = image.wp, plane = (h + 2) * wp, outPlane = h * w
     for ob in 0..<(outChannels / 8) {
         let weights = wt + ob * image.inChannels * 72
-        var b = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
-        if let bias {
-            let o = bias + 8 * ob
-            b = (Vector(repeating: o[0]), Vector(repeating: o[1]), Vector(repeating: o[2]), Vector(repeating: o[3]),
-                 Vector(repeating: o[4]), Vector(repeating: o[5]), Vector(repeating: o[6]), Vector(repeating: o[7]))
-        }
+        let start = ChannelBlock(bias: bias.map { $0 + 8 * ob })
         var row = 0
         while row < h {
             var column = 0
             while column < w {
-                var a00 = b.0, a01 = b.0, a10 = b.1, a11 = b.1, a20 = b.2, a21 = b.2, a30 = b.3, a31 = b.3
-                var a40 = b.4, a41 = b.4, a50 = b.5, a51 = b.5, a60 = b.6, a61 = b.6, a70 = b.7, a71 = b.7
+                var block = start
                 let origin = image.xp + row * wp + column
                 for ci in 0..<image.inChannels {
                     let base = origin + ci * plane
@@ -164,27 +156,15 @@ private func run<A: Arrangement>(_: A.Type, _ image: Image, packedWeights wt: Un
                     for kh in 0..<3 {
                         let r = base + kh * wp
                         for kw in 0..<3 {
-                            let v0 = A.load(image, r + kw, vector: 0), v1 = A.load(image, r + kw, vector: 1)
-                            let q = q0 + (kh * 3 + kw) * 8
-                            var k = Vector(repeating: q[0]); a00.addProduct(k, v0); a01.addProduct(k, v1)
-                            k = Vector(repeating: q[1]); a10.addProduct(k, v0); a11.addProduct(k, v1)
-                            k = Vector(repeating: q[2]); a20.addProduct(k, v0); a21.addProduct(k, v1)
-                            k = Vector(repeating: q[3]); a30.addProduct(k, v0); a31.addProduct(k, v1)
-                            k = Vector(repeating: q[4]); a40.addProduct(k, v0); a41.addProduct(k, v1)
-                            k = Vector(repeating: q[5]); a50.addProduct(k, v0); a51.addProduct(k, v1)
-                            k = Vector(repeating: q[6]); a60.addProduct(k, v0); a61.addProduct(k, v1)
-                            k = Vector(repeating: q[7]); a70.addProduct(k, v0); a71.addProduct(k, v1)
+                            block.add(q0 + (kh * 3 + kw) * 8, A.load(image, r + kw, vector: 0), A.load(image, r + kw, vector: 1))
                         }
                     }
                 }
                 let out = image.y + 8 * ob * outPlane
-                @inline(__always) func store(_ u: Vector, _ v: Vector, channel c: Int) {
+                block.store { c, u, v in
                     A.store(image, u, row: row, column: column, vector: 0, plane: out + c * outPlane)
                     A.store(image, v, row: row, column: column, vector: 1, plane: out + c * outPlane)
                 }
-                store(a00, a01, channel: 0); store(a10, a11, channel: 1); store(a20, a21, channel: 2)
-                store(a30, a31, channel: 3); store(a40, a41, channel: 4); store(a50, a51, channel: 5)
-                store(a60, a61, channel: 6); store(a70, a71, channel: 7)
                 column += A.columnStep(image)
             }
             row += A.rowStep(image)

@@ -11,7 +11,6 @@ import SuperConvKernelsPortable
 //   dyp [Co][H + 2][S]            as `padImage` writes it
 //   dwt [Co][3][3][Cp]            the result, channels last; the caller transposes it once
 
-private typealias Vector = SIMD16<Float>
 
 @inline(__always)
 private func load16(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }

@@ -40,8 +40,6 @@ public enum AVX512DownsamplingKernels: DirectForwardKernels {
     }
 }
 
-private typealias Vector = SIMD16<Float>
-
 /// How an output block's two vectors map to rows: the three taps of a kernel row for vector k,
 /// given the padded row that output row `row` reads first, and where vector k's pixels go.
 private protocol Rows {
@@ -107,16 +105,10 @@ private func run<R: Rows>(_: R.Type, xp: UnsafePointer<Float>, wt: UnsafePointer
     let plane = planeRows * wp, outPlane = oh * ow
     for ob in 0..<(outChannels / 8) {
         let weights = wt + ob * inChannels * 72
-        var b = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
-        if let bias {
-            let o = bias + 8 * ob
-            b = (Vector(repeating: o[0]), Vector(repeating: o[1]), Vector(repeating: o[2]), Vector(repeating: o[3]),
-                 Vector(repeating: o[4]), Vector(repeating: o[5]), Vector(repeating: o[6]), Vector(repeating: o[7]))
-        }
+        let start = ChannelBlock(bias: bias.map { $0 + 8 * ob })
         var row = 0
         while row < oh {
-            var a00 = b.0, a01 = b.0, a10 = b.1, a11 = b.1, a20 = b.2, a21 = b.2, a30 = b.3, a31 = b.3
-            var a40 = b.4, a41 = b.4, a50 = b.5, a51 = b.5, a60 = b.6, a61 = b.6, a70 = b.7, a71 = b.7
+            var block = start
             let origin = xp + 2 * row * wp
             for ci in 0..<inChannels {
                 let base = origin + ci * plane
@@ -124,28 +116,17 @@ private func run<R: Rows>(_: R.Type, xp: UnsafePointer<Float>, wt: UnsafePointer
                 for kh in 0..<3 {
                     let r = base + kh * wp
                     let (t00, t01, t02) = R.taps(r, wp: wp, vector: 0), (t10, t11, t12) = R.taps(r, wp: wp, vector: 1)
-                    @inline(__always) func tap(_ kw: Int, _ v0: Vector, _ v1: Vector) {
-                        let q = q0 + (kh * 3 + kw) * 8
-                        var k = Vector(repeating: q[0]); a00.addProduct(k, v0); a01.addProduct(k, v1)
-                        k = Vector(repeating: q[1]); a10.addProduct(k, v0); a11.addProduct(k, v1)
-                        k = Vector(repeating: q[2]); a20.addProduct(k, v0); a21.addProduct(k, v1)
-                        k = Vector(repeating: q[3]); a30.addProduct(k, v0); a31.addProduct(k, v1)
-                        k = Vector(repeating: q[4]); a40.addProduct(k, v0); a41.addProduct(k, v1)
-                        k = Vector(repeating: q[5]); a50.addProduct(k, v0); a51.addProduct(k, v1)
-                        k = Vector(repeating: q[6]); a60.addProduct(k, v0); a61.addProduct(k, v1)
-                        k = Vector(repeating: q[7]); a70.addProduct(k, v0); a71.addProduct(k, v1)
-                    }
-                    tap(0, t00, t10); tap(1, t01, t11); tap(2, t02, t12)
+                    let q = q0 + kh * 24
+                    block.add(q, t00, t10)
+                    block.add(q + 8, t01, t11)
+                    block.add(q + 16, t02, t12)
                 }
             }
             let out = y + 8 * ob * outPlane
-            @inline(__always) func store(_ u: Vector, _ v: Vector, channel c: Int) {
+            block.store { c, u, v in
                 R.store(u, into: out + c * outPlane, row: row, vector: 0, oh: oh, ow: ow)
                 R.store(v, into: out + c * outPlane, row: row, vector: 1, oh: oh, ow: ow)
             }
-            store(a00, a01, channel: 0); store(a10, a11, channel: 1); store(a20, a21, channel: 2)
-            store(a30, a31, channel: 3); store(a40, a41, channel: 4); store(a50, a51, channel: 5)
-            store(a60, a61, channel: 6); store(a70, a71, channel: 7)
             row += R.rowStep
         }
     }
