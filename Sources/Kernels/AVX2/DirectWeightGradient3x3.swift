@@ -30,17 +30,14 @@ private func add8(_ v: SIMD8<Float>, to p: UnsafeMutablePointer<Float>) {
 
 
 extension AVX2Kernels {
-    /// Adds the weight gradient of `images` consecutive images to dwt [Co][3][3][Cp], from their
-    /// channels-last inputs xt and padded output gradients dyp (image j's at j times
-    /// `transposedImageSize` and `paddedImageSize` of their channel counts). A last block of one or
-    /// two output channels broadcasts the first one's gradient again and discards those sums.
+    /// `DirectKernels.addWeightGradient`, three output channels per pass; a last block of fewer
+    /// broadcasts the first one's gradient again and discards those sums.
     public static func addWeightGradient(transposedInputs xt: UnsafePointer<Float>, paddedGradients dyp: UnsafePointer<Float>,
                                          images: Int, into dwt: UnsafeMutablePointer<Float>,
                                          inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
-        let wp = paddedRowStride(width: w), plane = (h + 2) * wp, cp = transposedChannels(inChannels)
-        let first = wp + 1, span = (h - 1) * wp + w  // P of x[·, 0, 0], and positions up to the last pixel
-        let inputStride = transposedImageSize(channels: inChannels, height: h, width: w)
-        let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
+        let layout = WeightGradientLayout(inChannels: inChannels, outChannels: outChannels, height: h, width: w, lanes: 8)
+        let wp = layout.rowStride, plane = layout.plane, cp = layout.channelStride, first = layout.first
+        let span = layout.span, inputStride = layout.inputStride, gradientStride = layout.gradientStride
         var o = 0
         while o < outChannels {
             let live = min(3, outChannels - o)

@@ -131,3 +131,26 @@ func transpose8x8(_ source: UnsafePointer<Float>, stride sourceStride: Int,
 /// adding the accumulators to dwt is a small part of the work.
 @inlinable
 public func weightGradientImages(height h: Int) -> Int { max(1, 32 / max(1, h)) }
+
+/// Where a direct weight-gradient kernel finds its operands, for images of `inChannels` x H x W
+/// (channels-last, `lanes` wide) and their output gradients of `outChannels` (plane-major).
+public struct WeightGradientLayout {
+    /// Padded row stride, padded plane, floats per channels-last position.
+    public let rowStride: Int, plane: Int, channelStride: Int
+    /// P of x[·, 0, 0], and the positions from there up to the last pixel: one flat run over
+    /// them adds only true terms, since the padding between rows is zero.
+    public let first: Int, span: Int
+    /// Floats from one image's channels-last input, and from one image's padded gradient, to the next.
+    public let inputStride: Int, gradientStride: Int
+
+    @inlinable
+    public init(inChannels: Int, outChannels: Int, height h: Int, width w: Int, lanes: Int) {
+        rowStride = paddedRowStride(width: w)
+        plane = (h + 2) * rowStride
+        channelStride = transposedChannels(inChannels, lanes: lanes)
+        first = rowStride + 1
+        span = (h - 1) * rowStride + w
+        inputStride = transposedImageSize(channels: inChannels, height: h, width: w, lanes: lanes)
+        gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
+    }
+}
