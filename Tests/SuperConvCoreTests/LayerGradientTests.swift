@@ -89,7 +89,8 @@ final class LayerGradientTests: XCTestCase {
         try requireSupport(of: instructionSet)
         let shapes = [(n: 2, c: 16, o: 16, h: 32, w: 32), (n: 2, c: 16, o: 32, h: 32, w: 32), (n: 2, c: 32, o: 64, h: 16, w: 16),
                       (n: 1, c: 32, o: 32, h: 16, w: 16), (n: 2, c: 16, o: 32, h: 28, w: 28), (n: 2, c: 32, o: 64, h: 14, w: 14),
-                      (n: 2, c: 8, o: 8, h: 7, w: 9), (n: 2, c: 6, o: 12, h: 12, w: 12)]
+                      (n: 2, c: 8, o: 8, h: 7, w: 9), (n: 2, c: 8, o: 8, h: 9, w: 9), (n: 2, c: 8, o: 16, h: 17, w: 16),
+                      (n: 2, c: 6, o: 12, h: 12, w: 12)]
         for (i, s) in shapes.enumerated() {
             let x = try randomTensor(Shape(s.n, s.c, s.h, s.w), seed: UInt64(230 + i))
             let dy = try randomTensor(Shape(s.n, s.o, (s.h - 1) / 2 + 1, (s.w - 1) / 2 + 1), seed: UInt64(250 + i))

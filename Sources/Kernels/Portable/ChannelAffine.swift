@@ -15,7 +15,8 @@ public struct ChannelAffine {
 
     @inlinable @inline(__always)
     public func callAsFunction(_ x: Float, channel c: Int) -> Float {
-        max(floor, scale[c] * x + shift[c])
+        let v = scale[c] * x + shift[c]
+        return v < floor ? floor : v  // as the lanes: NaN stays NaN
     }
 
     @inlinable @inline(__always)

@@ -17,10 +17,11 @@
 @inlinable
 public func paddedRowStride(width w: Int) -> Int { w + 1 }
 
-/// Floats of slack after a padded image: the last block reads up to two rows and a vector past
-/// its own.
+/// Floats of slack after a padded image: a kernel's last block reads past the last plane, up to
+/// five rows and a vector (the stride-2 kernel's stacked rows, whose second vector it loads even
+/// where those output rows do not exist).
 @inlinable
-public func directConvolutionSlack(width w: Int) -> Int { 2 * paddedRowStride(width: w) + 32 }
+public func directConvolutionSlack(width w: Int) -> Int { 5 * paddedRowStride(width: w) + 32 }
 
 /// Floats of a padded image of `channels` planes, slack included.
 @inlinable

@@ -50,7 +50,7 @@ enum ConvolutionOutputGradient {
 ///   dbias   += Σ_{b,l} dY[o, ·]
 ///   dcol     = weightᵀ · dY,   dx = col2im(dcol)   (the adjoint of the gather im2col does)
 ///
-/// Direct path (3x3 stride-1 on AVX2, see `InstructionSet`), image by image from zero-padded
+/// Direct path (3x3 stride-1 on AVX2 and AVX-512, see `InstructionSet`), image by image from zero-padded
 /// copies: y from x; dx from dy with the same kernel, since the input gradient of a stride-1
 /// "same" convolution is the forward convolution of dy with the kernel flipped in both axes and
 /// its channel axes swapped,
@@ -73,7 +73,8 @@ public final class Convolution {
     /// About how many GEMM columns (images x output positions) one tile has.
     let tileColumns: Int
     private let workspace: Workspace
-    /// Weights packed for the direct kernels: forward [O/4][C][9][4], backward [C/4][O][9][4].
+    /// Weights packed for the direct kernels: forward [O/B][C][9][B], backward [C/B][O][9][B], B the
+    /// kernels' `outputChannelBlock`.
     private let packedForward: Tensor
     private let packedBackward: Tensor
 
@@ -217,7 +218,10 @@ public final class Convolution {
         let chunks = Self.weightGradientChunks(directWeights ? n : tiles, accumulator: accumulated)
         let imageChunks = directWeights ? chunks : n
         let group = DirectBackward<K>.group(height: g.height, weights: directWeights)
-        let transposed = group * K.transposedImageSize(channels: inChannels, height: g.height, width: g.width)
+        // Only the direct path may call into a set's kernels: the portable set runs on CPUs that
+        // cannot execute the others' code.
+        let transposed = directWeights ? group * K.transposedImageSize(channels: inChannels, height: g.height,
+                                                                       width: g.width) : 0
         // Per worker: the group's padded dy, then one image of a formed dy.
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
             + (formed != nil ? o * l : 0)

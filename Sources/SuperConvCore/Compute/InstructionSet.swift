@@ -10,7 +10,7 @@ import SuperConvKernelsAVX512
 ///
 /// | pass | portable | avx2 | avx512 |
 /// |---|---|---|---|
-/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | direct 3x3, output channels (dx: input channels) in fours | direct 3x3, in eights |
+/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | direct 3x3, output channels (dx: input channels) in fours | direct 3x3, in eights (in fours: avx2's) |
 /// | 3x3 stride-1 convolution, dweight | im2col + GEMM | direct 3x3 where dx is direct too or not wanted | as avx2 |
 /// | 3x3 stride-2 convolution, forward (outputs up to 16 pixels a row) | im2col + GEMM | im2col + GEMM | direct 3x3 stride 2, output channels in eights |
 /// | other convolutions and passes (stride-2 gradients, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |

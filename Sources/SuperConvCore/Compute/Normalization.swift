@@ -210,8 +210,8 @@ private struct Normalize: ParallelBody {
                     p += 8
                 }
                 while p < plane {
-                    let v = src[p] * a + b
-                    dst[p] = max(floor, add.map { v + $0[p] } ?? v)
+                    let v = src[p] * a + b, u = add.map { v + $0[p] } ?? v
+                    dst[p] = u < floor ? floor : u  // as the lanes: NaN stays NaN
                     p += 1
                 }
             }
