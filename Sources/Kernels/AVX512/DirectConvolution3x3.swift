@@ -20,22 +20,16 @@ import SuperConvKernelsPortable
 public enum AVX512Kernels: DirectKernels {
     public static var outputChannelBlock: Int { 8 }
 
+    public static var channelLanes: Int { 16 }
+
     public static func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
                                 channels: Int, height: Int, width: Int, affine: ChannelAffine?) {
         writePaddedImage(x, into: padded, channels: channels, height: height, width: width, affine: affine)
     }
 
-    public static func transposedChannels(_ channels: Int) -> Int {
-        SuperConvKernelsPortable.transposedChannels(channels, lanes: 16)
-    }
-
-    public static func transposedImageSize(channels: Int, height: Int, width: Int) -> Int {
-        SuperConvKernelsPortable.transposedImageSize(channels: channels, height: height, width: width, lanes: 16)
-    }
-
     public static func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutablePointer<Float>,
                                           channels: Int, height: Int, width: Int, affine: ChannelAffine?) {
-        writeTransposedImage(x, into: xt, channels: channels, height: height, width: width, lanes: 16, affine: affine)
+        writeTransposedImage(x, into: xt, channels: channels, height: height, width: width, lanes: channelLanes, affine: affine)
     }
 }
 

@@ -27,7 +27,7 @@ extension AVX512Kernels {
     public static func addWeightGradient(transposedInputs xt: UnsafePointer<Float>, paddedGradients dyp: UnsafePointer<Float>,
                                          images: Int, into dwt: UnsafeMutablePointer<Float>,
                                          inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
-        let layout = WeightGradientLayout(inChannels: inChannels, outChannels: outChannels, height: h, width: w, lanes: 16)
+        let layout = WeightGradientLayout(inChannels: inChannels, outChannels: outChannels, height: h, width: w, lanes: channelLanes)
         let wp = layout.rowStride, plane = layout.plane, cp = layout.channelStride, first = layout.first
         let span = layout.span, inputStride = layout.inputStride, gradientStride = layout.gradientStride
         var o = 0

@@ -7,7 +7,7 @@ public protocol DirectForwardKernels {
     static var outputChannelBlock: Int { get }
 
     /// Writes one image x [C, H, W] as a whole plane-major padded image, mapped by `affine` when
-    /// given (`writePaddedImage`).
+    /// given (`writePaddedImage`, compiled in the set's module, for its CPUs).
     static func padImage(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>,
                          channels: Int, height: Int, width: Int, affine: ChannelAffine?)
 
@@ -25,11 +25,9 @@ public protocol DirectForwardKernels {
 /// channels the packed weights hold side by side. Every set computes each output with the same
 /// fused multiply-adds in the same order, so all give the same bits.
 public protocol DirectKernels: DirectForwardKernels {
-    /// Floats per position of a channels-last padded image.
-    static func transposedChannels(_ channels: Int) -> Int
-
-    /// Floats of one channels-last padded image.
-    static func transposedImageSize(channels: Int, height: Int, width: Int) -> Int
+    /// The vector width, in floats, of the channels-last copy: its positions hold the channels
+    /// rounded up to it.
+    static var channelLanes: Int { get }
 
     /// Writes one image x [C, H, W] channels-last into a padded buffer (`writeTransposedImage`).
     static func padImageTransposed(_ x: UnsafePointer<Float>, into xt: UnsafeMutablePointer<Float>,
@@ -41,4 +39,18 @@ public protocol DirectKernels: DirectForwardKernels {
     static func addWeightGradient(transposedInputs: UnsafePointer<Float>, paddedGradients: UnsafePointer<Float>,
                                   images: Int, into dwt: UnsafeMutablePointer<Float>,
                                   inChannels: Int, outChannels: Int, height: Int, width: Int)
+}
+
+extension DirectKernels {
+    /// Floats per position of a channels-last padded image.
+    @inlinable
+    public static func transposedChannels(_ channels: Int) -> Int {
+        SuperConvKernelsPortable.transposedChannels(channels, lanes: channelLanes)
+    }
+
+    /// Floats of one channels-last padded image.
+    @inlinable
+    public static func transposedImageSize(channels: Int, height: Int, width: Int) -> Int {
+        SuperConvKernelsPortable.transposedImageSize(channels: channels, height: height, width: width, lanes: channelLanes)
+    }
 }
