@@ -45,10 +45,12 @@ public enum InstructionSet: String, CaseIterable, Sendable {
     /// The set new models use: SUPERCONV_ISA when it names a supported set, else the best
     /// supported. An unknown or unsupported name falls back to the best, and `selectionNote`
     /// says why.
-    public static let selected: InstructionSet = choose(getenv("SUPERCONV_ISA").map { String(cString: $0) }).set
+    public static var selected: InstructionSet { selection.set }
 
     /// Empty, or why SUPERCONV_ISA was not followed.
-    public static let selectionNote: String = choose(getenv("SUPERCONV_ISA").map { String(cString: $0) }).note
+    public static var selectionNote: String { selection.note }
+
+    private static let selection = choose(getenv("SUPERCONV_ISA").map { String(cString: $0) })
 
     static func choose(_ requested: String?) -> (set: InstructionSet, note: String) {
         let best = supported.last ?? .portable
