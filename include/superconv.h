@@ -153,12 +153,16 @@ const char *sc_status_name(sc_status s);
 const char *sc_blas_info(void);
 
 /* The instruction set whose kernels models created from now on run, and those this CPU supports,
-   e.g. "avx512 (supported: portable avx2 avx512)". The library chooses the best supported set at
-   its first use; the environment variable SUPERCONV_ISA=portable|avx2|avx512 chooses another,
-   and when it names a set that is unknown or that this CPU lacks, the string says so and the
-   best set is used. Every set computes the same functions: results agree to rounding across
-   sets and are bit-identical across runs and thread counts within one. Static storage; never
-   NULL. Thread-safe. */
+   e.g. "avx512 (supported: portable avx2 avx512); Winograd F(2x2,3x3) where it serves". The
+   library chooses the best supported set at its first use; the environment variable
+   SUPERCONV_ISA=portable|avx2|avx512 chooses another, and when it names a set that is unknown or
+   that this CPU lacks, the string says so and the best set is used. On avx2 and avx512 the
+   forward and input-gradient passes of 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3)
+   where the image shape suits it (even sizes whose half-width fills the vectors); the
+   environment variable SUPERCONV_WINOGRAD=0 keeps them on the direct kernels, which reproduces
+   the bits of the library before it had Winograd kernels. Every set computes the same functions:
+   results agree to rounding across sets and with Winograd on or off, and are bit-identical
+   across runs and thread counts within one choice. Static storage; never NULL. Thread-safe. */
 const char *sc_instruction_set(void);
 
 /* Sets how many threads the library computes with: a pool of n - 1 worker threads plus the

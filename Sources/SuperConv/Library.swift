@@ -38,7 +38,9 @@ public func sc_blas_info() -> UnsafePointer<CChar> { UnsafePointer(blasInfo) }
 nonisolated(unsafe) private let instructionSetInfo: UnsafeMutablePointer<CChar> = {
     let supported = InstructionSet.supported.map(\.rawValue).joined(separator: " ")
     let note = InstructionSet.selectionNote.isEmpty ? "" : "; \(InstructionSet.selectionNote)"
-    return strdup("\(InstructionSet.selected.rawValue) (supported: \(supported))\(note)")!
+    let winograd = InstructionSet.selected == .portable ? ""
+        : InstructionSet.winogradSelected ? "; Winograd F(2x2,3x3) where it serves" : "; Winograd off (SUPERCONV_WINOGRAD=0)"
+    return strdup("\(InstructionSet.selected.rawValue) (supported: \(supported))\(winograd)\(note)")!
 }()
 
 @_cdecl("sc_instruction_set")

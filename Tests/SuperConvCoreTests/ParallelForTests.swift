@@ -38,16 +38,17 @@ final class ParallelForTests: XCTestCase {
 
     /// The weight gradient is summed per fixed chunk of the batch, so its value does not depend on
     /// how many workers ran the chunks: bit for bit the same at 1, 2 and 3 threads, on the direct
-    /// kernels (3x3 stride 1) and on the GEMM path (stride 2).
+    /// kernels (3x3 stride 1, 12x12), the Winograd kernels where the CPU has them (3x3 stride 1,
+    /// 16x16) and on the GEMM path (stride 2).
     func testConvolutionGradientsAreTheSameForEveryThreadCount() throws {
-        for stride in [1, 2] {
-            let x = try randomTensor(Shape(37, 8, 12, 12), seed: 1)
-            let dy = try randomTensor(Shape(37, 8, 12 / stride, 12 / stride), seed: 2)
+        for (stride, size) in [(1, 12), (1, 16), (2, 12)] {
+            let x = try randomTensor(Shape(37, 8, size, size), seed: 1)
+            let dy = try randomTensor(Shape(37, 8, size / stride, size / stride), seed: 2)
             var results: [[Float]] = []
             for threads in [1, 2, 3] {
                 try Threads.set(threads)
                 let conv = try Conv2d(inChannels: 8, outChannels: 8, kernel: 3, stride: stride, padding: 1, bias: true,
-                                      workspace: Workspace(), tileColumns: 64)
+                                      workspace: Workspace(), tuning: ConvolutionTuning(tileColumns: 64))
                 randomize(conv.weight.value, seed: 3, scale: 0.3)
                 let y = try conv.forward(x, mode: .training).array
                 let dx = try conv.backward(dy).array
@@ -55,7 +56,7 @@ final class ParallelForTests: XCTestCase {
             }
             for threads in [2, 3] {
                 let differing = zip(results[0], results[threads - 1]).filter { $0 != $1 }.count
-                XCTAssertEqual(differing, 0, "stride \(stride): 1 and \(threads) threads differ in \(differing) values")
+                XCTAssertEqual(differing, 0, "stride \(stride), \(size)x\(size): 1 and \(threads) threads differ in \(differing) values")
             }
         }
     }

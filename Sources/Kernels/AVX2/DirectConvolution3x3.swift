@@ -51,6 +51,7 @@ extension AVX2Kernels {
     /// vectors are consecutive 8-pixel runs of a row, for W <= 8 the same run of two rows.
     public static func convolve(padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>, cacheBytes: Int,
                                 inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
         let wp = paddedRowStride(width: w), plane = (h + 2) * wp, outPlane = h * w
         let wide = w > 8
@@ -59,16 +60,12 @@ extension AVX2Kernels {
         let rowStep = wide ? 1 : 2, columnStep = wide ? 16 : 8
         for ob in 0..<(outChannels / 4) {
             let weights = wt + ob * inChannels * 36
-            var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
-            if let bias {
-                b0 = SIMD8(repeating: bias[4 * ob]); b1 = SIMD8(repeating: bias[4 * ob + 1])
-                b2 = SIMD8(repeating: bias[4 * ob + 2]); b3 = SIMD8(repeating: bias[4 * ob + 3])
-            }
+            let start = ChannelBlock(bias: bias.map { $0 + 4 * ob })
             var row = 0
             while row < h {
                 var column = 0
                 while column < w {
-                    var a00 = b0, a01 = b0, a10 = b1, a11 = b1, a20 = b2, a21 = b2, a30 = b3, a31 = b3
+                    var block = start
                     let origin = xp + row * wp + column
                     for ci in 0..<inChannels {
                         let base = origin + ci * plane
@@ -76,14 +73,7 @@ extension AVX2Kernels {
                         for kh in 0..<3 {
                             let r = base + kh * wp
                             for kw in 0..<3 {
-                                let v0 = load(r, kw), v1 = load(r, kw + secondInput)
-                                let q = q0 + (kh * 3 + kw) * 4
-                                let w0 = SIMD8<Float>(repeating: q[0]), w1 = SIMD8<Float>(repeating: q[1])
-                                let w2 = SIMD8<Float>(repeating: q[2]), w3 = SIMD8<Float>(repeating: q[3])
-                                a00.addProduct(w0, v0); a01.addProduct(w0, v1)
-                                a10.addProduct(w1, v0); a11.addProduct(w1, v1)
-                                a20.addProduct(w2, v0); a21.addProduct(w2, v1)
-                                a30.addProduct(w3, v0); a31.addProduct(w3, v1)
+                                block.add(q0 + (kh * 3 + kw) * 4, load(r, kw), load(r, kw + secondInput))
                             }
                         }
                     }
@@ -91,10 +81,9 @@ extension AVX2Kernels {
                     let lanes0 = min(8, w - column)
                     let lanes1 = wide ? max(0, min(8, w - column - 8)) : (row + 1 < h ? lanes0 : 0)
                     let out = y + 4 * ob * outPlane + row * w + column
-                    store(a00, out, lanes: lanes0); store(a01, out + secondOutput, lanes: lanes1)
-                    store(a10, out + outPlane, lanes: lanes0); store(a11, out + outPlane + secondOutput, lanes: lanes1)
-                    store(a20, out + 2 * outPlane, lanes: lanes0); store(a21, out + 2 * outPlane + secondOutput, lanes: lanes1)
-                    store(a30, out + 3 * outPlane, lanes: lanes0); store(a31, out + 3 * outPlane + secondOutput, lanes: lanes1)
+                    block.store { c, u, v in
+                        store(u, out + c * outPlane, lanes: lanes0); store(v, out + c * outPlane + secondOutput, lanes: lanes1)
+                    }
                     column += columnStep
                 }
                 row += rowStep

@@ -38,6 +38,7 @@ extension AVX512Kernels {
     /// Convolves one zero-padded image into y. `outChannels` must be a multiple of 8.
     public static func convolve(padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>, cacheBytes: Int,
                                 inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
         let image = Image(xp: xp, y: y, inChannels: inChannels, height: h, width: w)
         if w > 16 {

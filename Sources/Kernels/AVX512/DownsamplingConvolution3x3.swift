@@ -28,6 +28,7 @@ public enum AVX512DownsamplingKernels: DirectForwardKernels {
 
     public static func convolve(padded xp: UnsafePointer<Float>, packedWeights wt: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>, cacheBytes: Int,
                                 inChannels: Int, outChannels: Int, height h: Int, width w: Int) {
         let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
         if ow > 8 {

@@ -1,10 +1,21 @@
-/// A direct 3x3 convolution's forward kernel: a padded image in, an output image out. SuperConvCore's
-/// forward pass is generic over it (`DirectKernels` for stride 1; a downsampling kernel for stride
-/// 2 where an instruction set has one).
+/// A 3x3 convolution's forward kernel: a padded image in, an output image out. SuperConvCore's
+/// forward pass is generic over it (`DirectKernels` for stride 1, also for dx; a Winograd kernel
+/// for stride 1 and a downsampling kernel for stride 2 where an instruction set has them).
 public protocol DirectForwardKernels {
-    /// Output channels side by side in the packed weights, [O/B][C][9][B]; `convolve` takes
-    /// multiples of it.
+    /// Output channels side by side in the packed weights; `convolve` takes multiples of it.
     static var outputChannelBlock: Int { get }
+
+    /// Floats of packed weights for a convolution of these channels.
+    static func packedWeightCount(inChannels: Int, outChannels: Int) -> Int
+
+    /// Packs the weights as `convolve` reads them; `weight(o, c, tap)` gives w[o, c, kh, kw] at tap
+    /// kh·3 + kw.
+    static func packWeights(into packed: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int,
+                            weight: (Int, Int, Int) -> Float)
+
+    /// Floats of scratch `convolve` needs for one image, filling about `cacheBytes` of cache at a
+    /// time.
+    static func scratchCount(inChannels: Int, outChannels: Int, height: Int, width: Int, cacheBytes: Int) -> Int
 
     /// Writes one image x [C, H, W] as a whole plane-major padded image, mapped by `affine` when
     /// given (`writePaddedImage`, compiled in the set's module, for its CPUs).
@@ -13,7 +24,29 @@ public protocol DirectForwardKernels {
 
     /// Convolves one zero-padded image of H x W into y [Co, OH, OW] (plus bias when given).
     static func convolve(padded: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                         output: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, height: Int, width: Int)
+                         output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, cacheBytes: Int,
+                         inChannels: Int, outChannels: Int, height: Int, width: Int)
+}
+
+/// The direct kernels' weights: [O/B][C][9][B], B output channels side by side per tap; no scratch.
+extension DirectForwardKernels {
+    public static func packedWeightCount(inChannels: Int, outChannels: Int) -> Int { 9 * inChannels * outChannels }
+
+    public static func packWeights(into packed: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int,
+                                   weight: (Int, Int, Int) -> Float) {
+        let block = outputChannelBlock
+        for group in 0..<(outChannels / block) {
+            for c in 0..<inChannels {
+                for t in 0..<9 {
+                    for lane in 0..<block {
+                        packed[((group * inChannels + c) * 9 + t) * block + lane] = weight(group * block + lane, c, t)
+                    }
+                }
+            }
+        }
+    }
+
+    public static func scratchCount(inChannels: Int, outChannels: Int, height: Int, width: Int, cacheBytes: Int) -> Int { 0 }
 }
 
 /// The direct 3x3 stride-1 convolution kernels of one instruction set: each such module has one

@@ -70,8 +70,7 @@ public final class Convolution {
     public let computesInputGradient: Bool
     public let instructionSet: InstructionSet
     let plan: ConvolutionPlan
-    /// About how many GEMM columns (images x output positions) one tile has.
-    let tileColumns: Int
+    let tuning: ConvolutionTuning
     private let workspace: Workspace
     /// Weights packed for the direct kernels: forward [O/B][C][9][B], backward [C/B][O][9][B], B the
     /// kernels' `outputChannelBlock`.
@@ -80,7 +79,7 @@ public final class Convolution {
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool, computesInputGradient: Bool = true, instructionSet: InstructionSet = .selected,
-                workspace: Workspace, tileColumns: Int = 512) throws {
+                workspace: Workspace, tuning: ConvolutionTuning = ConvolutionTuning()) throws {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = kernel
@@ -89,7 +88,7 @@ public final class Convolution {
         self.computesInputGradient = computesInputGradient
         self.instructionSet = instructionSet
         self.workspace = workspace
-        self.tileColumns = tileColumns
+        self.tuning = tuning
         plan = instructionSet.convolutionPlan(kernel: kernel, stride: stride, padding: padding,
                                               inChannels: inChannels, outChannels: outChannels,
                                               computesInputGradient: computesInputGradient)
@@ -113,7 +112,7 @@ public final class Convolution {
 
     /// Images per tile for a batch of n images with L output positions each.
     private func tileImages(_ l: Int, batch n: Int) -> Int {
-        max(1, min(n, tileColumns / max(1, l)))
+        max(1, min(n, tuning.tileColumns / max(1, l)))
     }
 
     /// Chunks of the weight gradient's sum for `items` images or tiles, with `accumulator` floats
@@ -135,8 +134,12 @@ public final class Convolution {
         try y.resize(outputShape(for: shape))
         try moments?.prepare(for: y.shape)
         switch (plan.forward, plan.directKernels) {
+        case (.direct3x3, .avx512) where takesWinograd(AVX512WinogradKernels.self, g):
+            return try directForward(AVX512WinogradKernels.self, input, g, n: n, into: y, recording: moments)
         case (.direct3x3, .avx512):
             return try directForward(AVX512Kernels.self, input, g, n: n, into: y, recording: moments)
+        case (.direct3x3, _) where takesWinograd(AVX2WinogradKernels.self, g):
+            return try directForward(AVX2WinogradKernels.self, input, g, n: n, into: y, recording: moments)
         case (.direct3x3, _):
             return try directForward(AVX2Kernels.self, input, g, n: n, into: y, recording: moments)
         case (.directDownsampling, _) where AVX512DownsamplingKernels.takes(width: g.width):
@@ -154,15 +157,17 @@ public final class Convolution {
 
     private func directForward<K: DirectForwardKernels>(_ kernels: K.Type, _ input: ConvolutionInput, _ g: ConvolutionGeometry,
                                                  n: Int, into y: Tensor, recording moments: PlaneMoments?) throws {
-        let o = outChannels, block = K.outputChannelBlock
-        try pack(into: packedForward, groups: o / block, block: block, taps: inChannels) { group, c, t, lane in
-            ((group * block + lane) * inChannels + c) * 9 + t
-        }
-        let padded = paddedImageSize(channels: inChannels, height: g.height, width: g.width)
-        try workspace.reserve(workers: workerCount(n), columns: padded, product: 1)
-        parallelFor(n, DirectForward<K>(channels: inChannels, outChannels: o, h: g.height, w: g.width,
-                                        outputPlane: g.positions, x: input.x, affine: input.affine, y: y.data, weights: packedForward.data,
-                                        bias: bias?.value.data, moments: moments, workspace: workspace))
+        let o = outChannels, c = inChannels, w = weight.value.data
+        try packedForward.resize(Shape(K.packedWeightCount(inChannels: c, outChannels: o)))
+        K.packWeights(into: packedForward.data, inChannels: c, outChannels: o) { o, ci, t in w[(o * c + ci) * 9 + t] }
+        let padded = paddedImageSize(channels: c, height: g.height, width: g.width)
+        let scratch = K.scratchCount(inChannels: c, outChannels: o, height: g.height, width: g.width,
+                                     cacheBytes: tuning.winogradBlockBytes)
+        try workspace.reserve(workers: workerCount(n), columns: padded + scratch, product: 1)
+        parallelFor(n, DirectForward<K>(channels: c, outChannels: o, h: g.height, w: g.width,
+                                        outputPlane: g.positions, x: input.x, affine: input.affine, y: y.data,
+                                        weights: packedForward.data, bias: bias?.value.data, moments: moments,
+                                        cacheBytes: tuning.winogradBlockBytes, workspace: workspace))
     }
 
     /// Adds dweight (and dbias) of the last forward's x of `shape` into the parameters' gradients
@@ -171,15 +176,40 @@ public final class Convolution {
     /// is read before its dx is written.
     func backward(_ input: ConvolutionInput, shape: Shape, gradient: ConvolutionOutputGradient,
                   inputGradient dx: Tensor?) throws {
+        let g = geometry(shape)
         switch plan.directKernels {
-        case .avx512: try backward(AVX512Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
-        default: try backward(AVX2Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
+        case .avx512 where takesWinograd(AVX512WinogradKernels.self, g):
+            try backward(AVX512Kernels.self, AVX512WinogradKernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
+        case .avx512:
+            try backward(AVX512Kernels.self, AVX512Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
+        case _ where takesWinograd(AVX2WinogradKernels.self, g):
+            try backward(AVX2Kernels.self, AVX2WinogradKernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
+        default:
+            try backward(AVX2Kernels.self, AVX2Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
         }
     }
 
-    /// `backward` with the direct kernels of `K` where the plan runs direct kernels.
-    private func backward<K: DirectKernels>(_ kernels: K.Type, _ input: ConvolutionInput, shape: Shape,
-                                            gradient: ConvolutionOutputGradient, inputGradient dx: Tensor?) throws {
+    /// Whether the direct stride-1 passes (forward, and dx where it is direct) of images of this
+    /// geometry take the Winograd kernels `W`.
+    private func takesWinograd<W: WinogradKernels & DirectForwardKernels>(_: W.Type, _ g: ConvolutionGeometry) -> Bool {
+        tuning.winograd && plan.forward == .direct3x3 && W.takes(height: g.height, width: g.width)
+    }
+
+    /// Whether forward (and dx, where it is direct) of inputs of `shape` run the Winograd kernels.
+    func runsWinograd(on shape: Shape) -> Bool {
+        switch plan.directKernels {
+        case .avx512: return takesWinograd(AVX512WinogradKernels.self, geometry(shape))
+        case .avx2: return takesWinograd(AVX2WinogradKernels.self, geometry(shape))
+        default: return false
+        }
+    }
+
+    /// `backward` with the direct kernels of `K` where the plan runs direct kernels, and dx with
+    /// `D`'s forward kernel.
+    private func backward<K: DirectKernels, D: DirectForwardKernels>(_ kernels: K.Type, _ dxKernels: D.Type,
+                                                                   _ input: ConvolutionInput, shape: Shape,
+                                                                   gradient: ConvolutionOutputGradient,
+                                                                   inputGradient dx: Tensor?) throws {
         try checkMapping(input)
         let g = geometry(shape)
         let n = shape.n, l = g.positions, o = outChannels
@@ -217,7 +247,7 @@ public final class Convolution {
         // only form dx).
         let chunks = Self.weightGradientChunks(directWeights ? n : tiles, accumulator: accumulated)
         let imageChunks = directWeights ? chunks : n
-        let group = DirectBackward<K>.group(height: g.height, weights: directWeights)
+        let group = DirectBackward<K, D>.group(height: g.height, weights: directWeights)
         // Only the direct path may call into a set's kernels: the portable set runs on CPUs that
         // cannot execute the others' code.
         let transposed = directWeights ? group * K.transposedImageSize(channels: inChannels, height: g.height,
@@ -225,6 +255,8 @@ public final class Convolution {
         // Per worker: the group's padded dy, then one image of a formed dy.
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
             + (formed != nil ? o * l : 0)
+            + (directData ? D.scratchCount(inChannels: o, outChannels: inChannels, height: g.height, width: g.width,
+                                           cacheBytes: tuning.winogradBlockBytes) : 0)
         try workspace.reserve(workers: max(workerCount(chunks), workerCount(imageChunks)),
                               columns: max(directWeights ? transposed : g.rows * tile * l, 1),
                               product: max(direct ? paddedGradients : 0, directWeights ? 0 : o * tile * l),
@@ -237,18 +269,18 @@ public final class Convolution {
         if direct {
             if directData {
                 // w'[c, o, t] = w[o, c, 8 − t]: the flipped kernel with its channel axes swapped.
-                let block = K.outputChannelBlock
-                try pack(into: packedBackward, groups: inChannels / block, block: block, taps: o) { group, oc, t, lane in
-                    (oc * inChannels + group * block + lane) * 9 + (8 - t)
-                }
+                let c = inChannels, w = weight.value.data
+                try packedBackward.resize(Shape(D.packedWeightCount(inChannels: o, outChannels: c)))
+                D.packWeights(into: packedBackward.data, inChannels: o, outChannels: c) { ci, oc, t in w[(oc * c + ci) * 9 + 8 - t] }
             }
-            parallelFor(imageChunks, DirectBackward<K>(channels: inChannels, outChannels: o, h: g.height, w: g.width,
+            parallelFor(imageChunks, DirectBackward<K, D>(channels: inChannels, outChannels: o, h: g.height, w: g.width,
                                                     n: n, chunks: imageChunks, accumulatorSize: accumulated,
                                                     biasSums: chunkedBias ? weightSums : nil,
                                                     x: directWeights ? input.x : nil, affine: input.affine,
                                                     dy: dy, formed: formed,
                                                     dx: directData ? dx?.data : nil,
-                                                    weights: packedBackward.data, workspace: workspace))
+                                                    weights: packedBackward.data,
+                                                    cacheBytes: tuning.winogradBlockBytes, workspace: workspace))
         }
         parallelFor(o, WeightGradientSum(chunks: chunks, outChannels: o, workspace: workspace,
                                          dw: dw, db: chunkedBias ? db : nil,
@@ -261,23 +293,6 @@ public final class Convolution {
             throw SuperConvError.state("Convolution: a mapped input needs the direct kernels, which this one does not run")
         }
     }
-
-    /// Packs the weights for the direct kernel as [groups][taps][9][block]: `source(group,
-    /// channel, tap, lane)` is the index in the [O, C, 3, 3] weight of each packed entry.
-    private func pack(into packed: Tensor, groups: Int, block: Int, taps channels: Int,
-                      _ source: (Int, Int, Int, Int) -> Int) throws {
-        try packed.resize(Shape(groups * channels * 9 * block))
-        let w = weight.value.data, out = packed.data
-        for group in 0..<groups {
-            for c in 0..<channels {
-                for t in 0..<9 {
-                    for lane in 0..<block {
-                        out[((group * channels + c) * 9 + t) * block + lane] = w[source(group, c, t, lane)]
-                    }
-                }
-            }
-        }
-    }
 }
 
 private struct DirectForward<K: DirectForwardKernels>: ParallelBody {
@@ -285,15 +300,17 @@ private struct DirectForward<K: DirectForwardKernels>: ParallelBody {
     let x: UnsafePointer<Float>, affine: ChannelAffine?, y: UnsafeMutablePointer<Float>
     let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
     let moments: PlaneMoments?
+    let cacheBytes: Int
     let workspace: Workspace
 
     func callAsFunction(_ worker: Int, _ images: Range<Int>) {
         let padded = workspace.columns(worker), plane = h * w
+        let scratch = padded + paddedImageSize(channels: channels, height: h, width: w)
         for i in images {
             let output = y + i * outChannels * outputPlane
             K.padImage(x + i * channels * plane, into: padded, channels: channels, height: h, width: w, affine: affine)
             K.convolve(padded: padded, packedWeights: weights, bias: bias, output: output,
-                       inChannels: channels, outChannels: outChannels, height: h, width: w)
+                       scratch: scratch, cacheBytes: cacheBytes, inChannels: channels, outChannels: outChannels, height: h, width: w)
             for ch in 0..<outChannels {
                 moments?.record(output + ch * outputPlane, count: outputPlane, at: i * outChannels + ch)
             }
@@ -305,16 +322,17 @@ private struct DirectForward<K: DirectForwardKernels>: ParallelBody {
 /// when only dx is wanted): dweight of each chunk into the chunk's accumulator, channels last
 /// (when x is given), and dbias after it (from `biasSums` on, when given) as each image of dy is
 /// padded, dy formed first when `formed` is given, and x mapped by `affine` when given; dx (when
-/// wanted) image by image as the forward kernel on the padded dy with the flipped, transposed
+/// wanted) image by image as `D`'s forward kernel on the padded dy with the flipped, transposed
 /// weights. An image's dx may overwrite what its dy was formed from: each image is padded before
 /// its dx is written.
-private struct DirectBackward<K: DirectKernels>: ParallelBody {
+private struct DirectBackward<K: DirectKernels, D: DirectForwardKernels>: ParallelBody {
     let channels: Int, outChannels: Int, h: Int, w: Int
     let n: Int, chunks: Int, accumulatorSize: Int, biasSums: Int?
     let x: UnsafePointer<Float>?, affine: ChannelAffine?
     let dy: UnsafePointer<Float>, formed: NormalizeGradientPlanes?
     let dx: UnsafeMutablePointer<Float>?
     let weights: UnsafePointer<Float>
+    let cacheBytes: Int
     let workspace: Workspace
 
     /// Images padded together: the workspace holds this many padded images per worker.
@@ -326,6 +344,7 @@ private struct DirectBackward<K: DirectKernels>: ParallelBody {
         let inputStride = K.transposedImageSize(channels: channels, height: h, width: w)
         let gradientStride = paddedImageSize(channels: outChannels, height: h, width: w)
         let formedImage = paddedDY + group * gradientStride
+        let scratch = formedImage + (formed != nil ? outChannels * h * w : 0)
         for chunk in chunkRange {
             let accumulator = x != nil ? workspace.accumulator(chunk) : nil
             accumulator?.update(repeating: 0, count: accumulatorSize)
@@ -360,8 +379,8 @@ private struct DirectBackward<K: DirectKernels>: ParallelBody {
                 }
                 if let dx {
                     for j in 0..<count {
-                        K.convolve(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
-                                   output: dx + (first + j) * channels * h * w,
+                        D.convolve(padded: paddedDY + j * gradientStride, packedWeights: weights, bias: nil,
+                                   output: dx + (first + j) * channels * h * w, scratch: scratch, cacheBytes: cacheBytes,
                                    inChannels: outChannels, outChannels: channels, height: h, width: w)
                     }
                 }

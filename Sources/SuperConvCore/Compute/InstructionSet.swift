@@ -10,14 +10,16 @@ import SuperConvKernelsAVX512
 ///
 /// | pass | portable | avx2 | avx512 |
 /// |---|---|---|---|
-/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | direct 3x3, output channels (dx: input channels) in fours | direct 3x3, in eights (in fours: avx2's) |
+/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | Winograd F(2x2, 3x3) where H and W are even, W/2 a multiple of 8 or 4 and the tiles fill two vectors (CIFAR: 32, 16, 8), else direct 3x3; output channels (dx: input channels) in fours | Winograd where W/2 is a multiple of 16 or 8 (CIFAR: 32, 16), else direct; in eights (in fours: avx2's) |
 /// | 3x3 stride-1 convolution, dweight | im2col + GEMM | direct 3x3 where dx is direct too or not wanted | as avx2 |
 /// | 3x3 stride-2 convolution, forward (outputs up to 16 pixels a row) | im2col + GEMM | im2col + GEMM | direct 3x3 stride 2, output channels in eights |
 /// | other convolutions and passes (stride-2 gradients, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |
 /// | batch norm, ReLU, sums, pooling, linear | portable | portable | portable |
 ///
 /// The direct kernels are `AVX2Kernels` and `AVX512Kernels` (`DirectKernels`), whose stride-1
-/// kernels give the same bits, and `AVX512DownsamplingKernels`. GEMM is OpenBLAS's, which picks
+/// kernels give the same bits, and `AVX512DownsamplingKernels`; the Winograd kernels
+/// `AVX2WinogradKernels` and `AVX512WinogradKernels` (SUPERCONV_WINOGRAD=0 or
+/// `ConvolutionTuning.winograd` turns them off). GEMM is OpenBLAS's, which picks
 /// its own kernels for the CPU (or for the core type that OPENBLAS_CORETYPE names).
 public enum InstructionSet: String, CaseIterable, Sendable {
     /// Any x86-64 CPU: baseline vector code and OpenBLAS.
@@ -51,6 +53,11 @@ public enum InstructionSet: String, CaseIterable, Sendable {
     public static var selectionNote: String { selection.note }
 
     private static let selection = choose(getenv("SUPERCONV_ISA").map { String(cString: $0) })
+
+    /// Whether convolutions take Winograd's F(2x2, 3x3) where it serves (the table above): yes
+    /// unless SUPERCONV_WINOGRAD=0, which keeps every 3x3 stride-1 pass on the direct kernels
+    /// (their bits are those of the library before it had Winograd kernels).
+    public static let winogradSelected: Bool = getenv("SUPERCONV_WINOGRAD").map { String(cString: $0) } != "0"
 
     static func choose(_ requested: String?) -> (set: InstructionSet, note: String) {
         let best = supported.last ?? .portable

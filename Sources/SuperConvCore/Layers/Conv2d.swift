@@ -8,10 +8,10 @@ public final class Conv2d: Layer {
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool, computesInputGradient: Bool = true, instructionSet: InstructionSet = .selected,
-                workspace: Workspace, tileColumns: Int = 512) throws {
+                workspace: Workspace, tuning: ConvolutionTuning = ConvolutionTuning()) throws {
         convolution = try Convolution(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
                                       padding: padding, bias: bias, computesInputGradient: computesInputGradient,
-                                      instructionSet: instructionSet, workspace: workspace, tileColumns: tileColumns)
+                                      instructionSet: instructionSet, workspace: workspace, tuning: tuning)
         output = try Tensor(Shape(1))
         gradInput = try Tensor(Shape(1))
     }
