@@ -1,16 +1,21 @@
+import SuperConvKernelsPortable
+
 /// The vector type of this module's convolution kernels.
 typealias Vector = SIMD16<Float>
 
 /// The accumulators of one block of a direct convolution kernel: 8 output channels by two vectors
 /// of output pixels, 16 of the 32 registers. Each tap adds its 8 weights, broadcast, times the
 /// tap's two input vectors, so every input vector loaded feeds 8 channels.
-struct ChannelBlock {
-    var a00: Vector, a01: Vector, a10: Vector, a11: Vector, a20: Vector, a21: Vector, a30: Vector, a31: Vector
-    var a40: Vector, a41: Vector, a50: Vector, a51: Vector, a60: Vector, a61: Vector, a70: Vector, a71: Vector
+public struct ChannelBlock: ChannelAccumulators {
+    public typealias Vector = SIMD16<Float>
+    public static var channels: Int { 8 }
+
+    @usableFromInline var a00: Vector, a01: Vector, a10: Vector, a11: Vector, a20: Vector, a21: Vector, a30: Vector, a31: Vector
+    @usableFromInline var a40: Vector, a41: Vector, a50: Vector, a51: Vector, a60: Vector, a61: Vector, a70: Vector, a71: Vector
 
     /// Each channel's accumulators start at its bias (the block's 8, from `bias` on), or 0.
-    @inline(__always)
-    init(bias: UnsafePointer<Float>?) {
+    @inlinable @inline(__always)
+    public init(bias: UnsafePointer<Float>?) {
         func start(_ c: Int) -> Vector { Vector(repeating: bias?[c] ?? 0) }
         (a00, a01, a10, a11) = (start(0), start(0), start(1), start(1))
         (a20, a21, a30, a31) = (start(2), start(2), start(3), start(3))
@@ -19,8 +24,8 @@ struct ChannelBlock {
     }
 
     /// Adds the tap's weights q[0..<8] (one per channel) times the input vectors v0 and v1.
-    @inline(__always)
-    mutating func add(_ q: UnsafePointer<Float>, _ v0: Vector, _ v1: Vector) {
+    @inlinable @inline(__always)
+    public mutating func add(_ q: UnsafePointer<Float>, _ v0: Vector, _ v1: Vector) {
         var k = Vector(repeating: q[0]); a00.addProduct(k, v0); a01.addProduct(k, v1)
         k = Vector(repeating: q[1]); a10.addProduct(k, v0); a11.addProduct(k, v1)
         k = Vector(repeating: q[2]); a20.addProduct(k, v0); a21.addProduct(k, v1)
@@ -32,8 +37,8 @@ struct ChannelBlock {
     }
 
     /// Hands each channel (0..<8) and its two vectors to `store`.
-    @inline(__always)
-    func store(_ store: (Int, Vector, Vector) -> Void) {
+    @inlinable @inline(__always)
+    public func store(_ store: (Int, Vector, Vector) -> Void) {
         store(0, a00, a01); store(1, a10, a11); store(2, a20, a21); store(3, a30, a31)
         store(4, a40, a41); store(5, a50, a51); store(6, a60, a61); store(7, a70, a71)
     }

@@ -24,36 +24,75 @@
 // TX is half of them. The tiles are taken in blocks of an even number of vectors (the scratch
 // holds V and M of one block).
 
-/// The multiply step of F(2x2, 3x3) for one instruction set, and how it loads and stores the
-/// vectors the transforms work on. Each set's module has one conforming type.
+/// A register block of a convolution kernel: `channels` output channels by two vectors of
+/// outputs, each step adding its `channels` weights, broadcast, times the step's two input
+/// vectors. Each instruction set's module has one, sized for its registers (`ChannelBlock`).
+public protocol ChannelAccumulators {
+    associatedtype Vector: WinogradVector
+    static var channels: Int { get }
+    /// Each channel's accumulators start at its bias (from `bias` on), or 0.
+    init(bias: UnsafePointer<Float>?)
+    /// Adds the step's weights q[0..<channels] times the input vectors v0 and v1.
+    mutating func add(_ q: UnsafePointer<Float>, _ v0: Vector, _ v1: Vector)
+    /// Hands each channel and its two vectors to `store`.
+    func store(_ store: (Int, Vector, Vector) -> Void)
+}
+
+/// A vector of floats, and how F(2x2, 3x3) deinterleaves and interleaves two of them: the columns
+/// of a patch are every other float of a row.
+public protocol WinogradVector: SIMD where Scalar == Float {
+    /// The even-indexed and odd-indexed floats of `low` followed by `high`.
+    static func deinterleave(_ low: Self, _ high: Self) -> (Self, Self)
+    /// a0, b0, a1, b1, ... as two vectors, the first half and the second.
+    static func interleave(_ a: Self, _ b: Self) -> (Self, Self)
+}
+
+extension SIMD8: WinogradVector where Scalar == Float {
+    @inlinable @inline(__always)
+    public static func deinterleave(_ low: SIMD8<Float>, _ high: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+        let z = SIMD16(lowHalf: low, highHalf: high)
+        return (z.evenHalf, z.oddHalf)
+    }
+    @inlinable @inline(__always)
+    public static func interleave(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+        var z = SIMD16<Float>()
+        z.evenHalf = a
+        z.oddHalf = b
+        return (z.lowHalf, z.highHalf)
+    }
+}
+
+extension SIMD16: WinogradVector where Scalar == Float {
+    @inlinable @inline(__always)
+    public static func deinterleave(_ low: SIMD16<Float>, _ high: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+        let z = SIMD32(lowHalf: low, highHalf: high)
+        return (z.evenHalf, z.oddHalf)
+    }
+    @inlinable @inline(__always)
+    public static func interleave(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+        var z = SIMD32<Float>()
+        z.evenHalf = a
+        z.oddHalf = b
+        return (z.lowHalf, z.highHalf)
+    }
+}
+
+/// F(2x2, 3x3) for one instruction set: its register block, whose vectors hold tiles. Each set's
+/// module has one conforming type, whose `convolve` calls `winogradConvolve` so that the whole
+/// computation is compiled with the set's instructions.
 public protocol WinogradKernels {
-    associatedtype Vector: SIMD where Vector.Scalar == Float
-
-    /// Output channels side by side in the transformed weights, U [16][O/B][C][B].
-    static var outputChannelBlock: Int { get }
-
-    /// The even-indexed and odd-indexed floats of `Vector.scalarCount` floats from `p` followed
-    /// by as many from `q`.
-    static func loadDeinterleaved(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>) -> (Vector, Vector)
-
-    /// Interleaves a and b (a0, b0, a1, b1, ...) and stores the first half at p, the second at q;
-    /// only the first `count` floats of the two.
-    static func storeInterleaved(_ a: Vector, _ b: Vector, _ p: UnsafeMutablePointer<Float>, _ q: UnsafeMutablePointer<Float>,
-                                 count: Int)
-
-    /// m[o][t] = Σ_ci u[ci][o] · v[ci][t] for the B output channels o of a block and t < `tiles`
-    /// (a multiple of two vectors), rows of v and m `tileStride` apart: one position ξ of one
-    /// block of tiles.
-    static func multiply(transformedInputs v: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>,
-                         into m: UnsafeMutablePointer<Float>, tiles: Int, tileStride: Int, inChannels: Int)
+    associatedtype Block: ChannelAccumulators
 }
 
 /// What follows from the vector width alone; each set's module still compiles its own `padImage`
 /// and `convolve`, so that the transforms run with its instructions.
 extension WinogradKernels where Self: DirectForwardKernels {
+    /// Output channels side by side in the transformed weights, U [16][O/B][C][B].
+    public static var outputChannelBlock: Int { Block.channels }
+
     /// Whether the kernel takes an image of H x W (see `winogradTakes`).
     public static func takes(height: Int, width: Int) -> Bool {
-        winogradTakes(height: height, width: width, lanes: Vector.scalarCount)
+        winogradTakes(height: height, width: width, lanes: Block.Vector.scalarCount)
     }
 
     public static func packedWeightCount(inChannels: Int, outChannels: Int) -> Int { 16 * outChannels * inChannels }
@@ -66,7 +105,7 @@ extension WinogradKernels where Self: DirectForwardKernels {
 
     public static func scratchCount(inChannels: Int, outChannels: Int, height: Int, width: Int, cacheBytes: Int) -> Int {
         let tiles = winogradBlockTiles(inChannels: inChannels, height: height, width: width,
-                                       lanes: Vector.scalarCount, blockBytes: cacheBytes)
+                                       lanes: Block.Vector.scalarCount, blockBytes: cacheBytes)
         return 16 * (winogradPositionStride(channels: inChannels, blockTiles: tiles)
                      + winogradPositionStride(channels: outputChannelBlock, blockTiles: tiles))
     }
@@ -138,7 +177,7 @@ public func winogradConvolve<K: WinogradKernels>(_: K.Type, padded xp: UnsafePoi
                                                  output y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                                                  inChannels ci: Int, outChannels co: Int, height h: Int, width w: Int,
                                                  blockBytes: Int) {
-    let lanes = K.Vector.scalarCount, block = K.outputChannelBlock
+    let lanes = K.Block.Vector.scalarCount, block = K.Block.channels
     let geometry = WinogradGeometry(height: h, width: w, lanes: lanes)
     let blockTiles = winogradBlockTiles(inChannels: ci, height: h, width: w, lanes: lanes, blockBytes: blockBytes)
     let inputPositions = winogradPositionStride(channels: ci, blockTiles: blockTiles)
@@ -152,13 +191,61 @@ public func winogradConvolve<K: WinogradKernels>(_: K.Type, padded xp: UnsafePoi
                                 positionStride: inputPositions)
         for ob in 0..<(co / block) {
             for xi in 0..<16 {
-                K.multiply(transformedInputs: v + xi * inputPositions, transformedWeights: u + (xi * co + ob * block) * ci,
-                           into: m + xi * outputPositions, tiles: tiles, tileStride: blockTiles, inChannels: ci)
+                winogradMultiply(K.Block.self, transformedInputs: v + xi * inputPositions,
+                                 transformedWeights: u + (xi * co + ob * block) * ci, into: m + xi * outputPositions,
+                                 tiles: tiles, tileStride: blockTiles, inChannels: ci)
             }
             winogradTransformOutputs(K.self, m, geometry, vectors: vectors, channels: (ob * block)..<((ob + 1) * block),
                                      bias: bias, into: y, tileStride: blockTiles, positionStride: outputPositions)
         }
         first += tiles
+    }
+}
+
+/// m[o][t] = Σ_ci u[ci][o] · v[ci][t] for the block's output channels o and t < `tiles` (a
+/// multiple of two vectors), rows of v and m `tileStride` apart: one position ξ of one block of
+/// tiles, as the direct kernels' inner loop (two vectors of tiles per step, each fed to every
+/// channel of the block from registers).
+@inlinable @inline(__always)
+func winogradMultiply<B: ChannelAccumulators>(_: B.Type, transformedInputs v: UnsafePointer<Float>,
+                                              transformedWeights u: UnsafePointer<Float>,
+                                              into m: UnsafeMutablePointer<Float>, tiles: Int, tileStride: Int,
+                                              inChannels: Int) {
+    let lanes = B.Vector.scalarCount
+    var t = 0
+    while t < tiles {
+        var block = B(bias: nil)
+        for ci in 0..<inChannels {
+            let row = v + ci * tileStride + t
+            block.add(u + ci * B.channels, load(row), load(row + lanes))
+        }
+        block.store { c, a, b in
+            store(a, m + c * tileStride + t)
+            store(b, m + c * tileStride + t + lanes)
+        }
+        t += 2 * lanes
+    }
+}
+
+/// The even-indexed and odd-indexed floats of a vector's width of floats from `p` followed by as
+/// many from `q`.
+@inlinable @inline(__always)
+func loadDeinterleaved<V: WinogradVector>(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>) -> (V, V) {
+    V.deinterleave(load(p), load(q))
+}
+
+/// Interleaves a and b (a0, b0, a1, b1, ...) and stores the first half at p, the second at q;
+/// only the first `count` floats of the two.
+@inlinable @inline(__always)
+func storeInterleaved<V: WinogradVector>(_ a: V, _ b: V, _ p: UnsafeMutablePointer<Float>, _ q: UnsafeMutablePointer<Float>,
+                                         count: Int) {
+    let (low, high) = V.interleave(a, b), lanes = V.scalarCount
+    if count == 2 * lanes {
+        store(low, p)
+        store(high, q)
+    } else {
+        for i in 0..<min(count, lanes) { p[i] = low[i] }
+        for i in lanes..<max(count, lanes) { q[i - lanes] = high[i - lanes] }
     }
 }
 
@@ -213,10 +300,10 @@ func winogradTransformInputs<K: WinogradKernels>(_: K.Type, _ xp: UnsafePointer<
         for c in 0..<channels {
             let top = xp + c * plane + 2 * ty * g.rowStride + 2 * tx
             // Patch columns 0, 1 (even and odd from 2·tx) and 2, 3 (from 2·tx + 2) of row r.
-            @inline(__always) func row(_ r: Int) -> (K.Vector, K.Vector, K.Vector, K.Vector) {
+            @inline(__always) func row(_ r: Int) -> (K.Block.Vector, K.Block.Vector, K.Block.Vector, K.Block.Vector) {
                 let p = top + r * g.rowStride
-                let (e, o) = K.loadDeinterleaved(p, p + second)
-                let (e2, o2) = K.loadDeinterleaved(p + 2, p + 2 + second)
+                let (e, o): (K.Block.Vector, K.Block.Vector) = loadDeinterleaved(p, p + second)
+                let (e2, o2): (K.Block.Vector, K.Block.Vector) = loadDeinterleaved(p + 2, p + 2 + second)
                 return (e, o, e2, o2)
             }
             let d0 = row(0), d1 = row(1), d2 = row(2), d3 = row(3)
@@ -227,7 +314,7 @@ func winogradTransformInputs<K: WinogradKernels>(_: K.Type, _ xp: UnsafePointer<
             let r3 = (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
             let out = v + c * tileStride + tile
             // (Bᵀ d) B: the same combinations of the columns, into positions ξ = 4i + j.
-            @inline(__always) func columns(_ r: (K.Vector, K.Vector, K.Vector, K.Vector), _ i: Int) {
+            @inline(__always) func columns(_ r: (K.Block.Vector, K.Block.Vector, K.Block.Vector, K.Block.Vector), _ i: Int) {
                 store(r.0 - r.2, out + (4 * i) * step)
                 store(r.1 + r.2, out + (4 * i + 1) * step)
                 store(r.2 - r.1, out + (4 * i + 2) * step)
@@ -253,18 +340,18 @@ func winogradTransformOutputs<K: WinogradKernels>(_: K.Type, _ m: UnsafePointer<
         let tile = (k - vectors.lowerBound) * lanes
         for o in channels {
             let base = m + (o - channels.lowerBound) * tileStride + tile
-            @inline(__always) func at(_ xi: Int) -> K.Vector { load(base + xi * step) }
-            @inline(__always) func rows(_ j: Int) -> (K.Vector, K.Vector) {
+            @inline(__always) func at(_ xi: Int) -> K.Block.Vector { load(base + xi * step) }
+            @inline(__always) func rows(_ j: Int) -> (K.Block.Vector, K.Block.Vector) {
                 let m1 = at(4 + j), m2 = at(8 + j)
                 return (at(j) + m1 + m2, m1 - m2 - at(12 + j))
             }
             let c0 = rows(0), c1 = rows(1), c2 = rows(2), c3 = rows(3)
-            let shift = K.Vector(repeating: bias?[o] ?? 0)
+            let shift = K.Block.Vector(repeating: bias?[o] ?? 0)
             let y00 = c0.0 + c1.0 + c2.0 + shift, y01 = c1.0 - c2.0 - c3.0 + shift
             let y10 = c0.1 + c1.1 + c2.1 + shift, y11 = c1.1 - c2.1 - c3.1 + shift
             let out = y + o * outPlane + 2 * ty * w + 2 * tx
-            K.storeInterleaved(y00, y01, out, out + second, count: stored)
-            K.storeInterleaved(y10, y11, out + w, out + w + second, count: stored)
+            storeInterleaved(y00, y01, out, out + second, count: stored)
+            storeInterleaved(y10, y11, out + w, out + w + second, count: stored)
         }
     }
 }
