@@ -30,7 +30,7 @@ $(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint
+C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint $(OUT)/test_open_step
 
 # The programs that train run again on the portable kernels (the fallback of CPUs without AVX2).
 PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads

@@ -507,6 +507,91 @@ sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
 sc_status sc_trainer_step(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
                           float *loss, int64_t *correct);
 
+/* THE OPEN STEP. sc_trainer_step is these three calls in a row, with the same bits:
+     sc_trainer_compute_gradients   forward in training mode, loss, backward; nothing applied
+     (the all-reduce, when one is set: see sc_trainer_set_allreduce)
+     sc_trainer_apply_gradients     finite check, weight decay, schedule, optimizer, BN
+                                    statistics commit, iteration + 1
+   so a host can read, exchange, change or replace the gradients in between, e.g. to average
+   them across processes or to take them to an optimizer of its own. */
+
+/* Forward in training mode (batch statistics, dropout), mean softmax cross-entropy and backward
+   on a batch of n samples (1 <= n <= 65536), as sc_trainer_step, with the gradients of the
+   batch's mean loss written to the trainer's flat gradient buffer (sc_trainer_gradients) and
+   nothing applied: weights, running statistics, optimizer state and iteration stay as they
+   were. The batch's BN statistics wait for sc_trainer_apply_gradients. Gradients computed
+   before and not applied are discarded. Writes the batch's mean loss and number correct;
+   either output may be NULL.
+   Dropout draws count only once applied: computing again without applying draws the same masks.
+   Errors: as sc_trainer_step (SC_ERR_NONFINITE for a non-finite loss: nothing changes and no
+   gradients are pending). Not thread-safe with other calls on t or its model. */
+sc_status sc_trainer_compute_gradients(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
+                                       float *loss, int64_t *correct);
+
+/* The trainer's flat gradient buffer: *data points to *len floats, the gradients of every
+   trainable tensor one after another, in the model's named-tensor order (sc_model_param_info)
+   with the running statistics skipped, each in its own layout (OIHW, [out, in], per channel).
+   For depth=20 variant=caffe: conv1.weight (16x3x3x3), conv1.bias, bn1.weight, bn1.bias,
+   layer1.0.conv1.weight, layer1.0.conv1.bias, layer1.0.bn1.weight, ... fc.weight, fc.bias.
+   The buffer is owned by the trainer; the pointer stays the same for the trainer's life (it is
+   valid until sc_trainer_destroy). Its contents are those of the last
+   sc_trainer_compute_gradients or step (after a step with an all-reduce: the mean across
+   ranks); the host may change them before sc_trainer_apply_gradients, which applies what the
+   buffer then holds. Other calls on t that train (step, train_epoch, range_test) overwrite it.
+   Errors: SC_ERR_INVALID_ARGUMENT (t, data or len NULL), SC_ERR_STATE (the model was destroyed). */
+sc_status sc_trainer_gradients(sc_trainer *t, float **data, int64_t *len);
+
+/* Applies the gradient buffer as it stands to the weights: the finite check of every gradient
+   and of the batch's BN statistics, weight decay, the learning rate and momentum of the schedule
+   at the current iteration, gradient clipping (clip=), the optimizer's update, the BN running
+   statistics of the computing batch folded in, iteration + 1; then an attached estimator and a
+   run recorder observe the step as they would sc_trainer_step's.
+   A refused apply changes nothing: weights, running statistics, optimizer state, iteration and
+   the pending gradients stay, so the host may repair the buffer and apply again, or compute anew.
+   Errors: SC_ERR_STATE (no gradients computed since the last apply or step; or the model ran
+   another forward pass since, e.g. sc_trainer_evaluate or sc_model_forward, whose BN statistics
+   replaced the batch's: compute again), SC_ERR_NONFINITE (a gradient, the batch statistics or
+   the schedule's values are NaN or infinite; the message names the tensor),
+   SC_ERR_INVALID_ARGUMENT (t). */
+sc_status sc_trainer_apply_gradients(sc_trainer *t);
+
+/* A host's all-reduce: sum the len floats at data, in place, across all ranks (every rank
+   passes its own buffer of the same length, and afterwards every rank holds the same sums),
+   then return SC_OK; any other status fails the call that invoked it with that status.
+   `user` is the pointer given to sc_trainer_set_allreduce. Called on the thread that called
+   into the library; it must not call functions on the same trainer. */
+typedef sc_status (*sc_allreduce_fn)(float *data, int64_t len, void *user);
+
+/* Makes the trainer data-parallel among world_size ranks (1 <= world_size <= 1048576), each a
+   process (or thread) with its own model and trainer created from the same specs and seed:
+   sc_trainer_step, and so sc_trainer_train_epoch and sc_trainer_range_test, call fn on the flat
+   gradient buffer between backward and update, then divide every sum by world_size and apply
+   the mean. Every rank must therefore take its steps at the same points, with batches of the
+   same size (a loader's shard= key gives each rank its part of the data). Weights stay
+   identical on all ranks as long as fn gives every rank the same bits (MPI_Allreduce with
+   MPI_SUM does for 2 ranks; the MPI standard advises but does not require it for more).
+   Batch normalisation in training uses each rank's own batch, as Caffe's multi-GPU training
+   did (no synchronised statistics); the running statistics differ by rank until averaged:
+   sc_trainer_train_epoch averages them at the end of each epoch, and a host that steps itself
+   calls sc_trainer_average_statistics before evaluating or saving a checkpoint.
+   If a rank's computation fails (bad labels, non-finite loss) inside sc_trainer_step, that
+   rank still calls fn once, with NaN gradients, so the other ranks refuse the step with
+   SC_ERR_NONFINITE instead of waiting; all ranks then return an error and nothing is applied
+   anywhere. (An argument refused before any computation, e.g. x NULL, calls nothing.)
+   sc_trainer_compute_gradients and sc_trainer_apply_gradients never call fn: a host that calls
+   them exchanges the buffer itself. fn NULL removes the hook (world_size is then ignored).
+   The function pointer and user are kept until replaced; the host keeps user valid.
+   Errors: SC_ERR_INVALID_ARGUMENT (t, world_size out of range). */
+sc_status sc_trainer_set_allreduce(sc_trainer *t, sc_allreduce_fn fn, void *user, int world_size);
+
+/* Replaces every BN running mean and variance by its mean across ranks, through the trainer's
+   all-reduce (one call of fn on all of them, in named-tensor order); a collective call: every
+   rank calls it at the same point. Without an all-reduce it does nothing. Caffe's weights s are
+   not exchanged: all ranks take the same number of steps, so theirs are equal.
+   Errors: the all-reduce's status (nothing changes), SC_ERR_NONFINITE (the mean is not
+   finite: nothing changes), SC_ERR_INVALID_ARGUMENT (t). */
+sc_status sc_trainer_average_statistics(sc_trainer *t);
+
 /* Mean loss and number correct over n samples in inference mode, processed eval_batch samples
    at a time; no parameter, statistic or counter changes. Either output may be NULL.
    Errors: as sc_trainer_step, except SC_ERR_NONFINITE is not returned (a NaN loss is reported). */
