@@ -391,6 +391,14 @@ void sc_dataset_destroy(sc_dataset *d);
      mean=auto          normalize=channel: given per-channel means as a comma list
                         (e.g. 0.4914,0.4822,0.4465) instead of computed ones
      std=auto           normalize=channel: given per-channel standard deviations
+     shard=0/1          RANK/WORLD, for data-parallel training: every rank's loader shuffles
+                        alike (same seed) and takes every WORLD-th sample of the epoch's order,
+                        from place RANK on; so the WORLD ranks together see every sample once
+                        an epoch. When WORLD does not divide the samples, the order is padded
+                        with its own first samples (as PyTorch's DistributedSampler), so every
+                        rank has ceil(samples / WORLD) of them and as many batches. Subsets,
+                        hold-outs and normalisation statistics are those of the whole selection,
+                        the same on every rank; augmentation draws differ by rank
    Every batch depends only on the spec, the epoch and its place in it, never on timing.
    Errors: SC_ERR_INVALID_ARGUMENT (d, spec, a subset or hold-out larger than the data). */
 sc_status sc_loader_create(const sc_dataset *d, const char *spec, sc_loader **out);
@@ -418,7 +426,8 @@ sc_status sc_loader_next(sc_loader *l, float *x, int32_t *labels, int64_t capaci
 /* The normalised spec. Owned by the loader. */
 const char *sc_loader_spec(const sc_loader *l);
 
-/* The number of samples per epoch and of batches per epoch. Either output may be NULL. */
+/* The number of samples per epoch (of a shard: its part) and of batches per epoch. Either
+   output may be NULL. */
 sc_status sc_loader_info(const sc_loader *l, int64_t *samples, int64_t *batches);
 
 /* Stops the loader's thread (waiting for it) and releases the loader, also mid-epoch. NULL and
@@ -689,6 +698,8 @@ void sc_trainer_destroy(sc_trainer *t);
    (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
    attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
    of the same spec (over the same data) starts at the batch the saved run would have taken next;
+   the shard's rank in its spec does not count, so that a checkpoint saved by rank 0 of a
+   data-parallel job (shard=0/WORLD) resumes every rank at the same place;
    a normalising loader's statistics are saved as "normalization/mean" and
    "normalization/inverse_std" (see sc_loader_load_normalization).
    Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),

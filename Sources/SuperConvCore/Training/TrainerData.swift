@@ -22,7 +22,8 @@ extension Trainer {
     /// (or a checkpoint saved now and resumed) finishes the epoch. With an all-reduce, the BN
     /// running statistics are averaged across ranks at the epoch's end.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
-        if let pending = pendingLoaderPosition, pending.spec == loader.configuration.spec.normalized {
+        if let pending = pendingLoaderPosition,
+           (try? LoaderConfiguration(spec: pending.spec))?.positionSpec == loader.configuration.positionSpec {
             try loader.seek(epoch: pending.epoch, batch: pending.batch)
         }
         pendingLoaderPosition = nil
