@@ -7,16 +7,23 @@ CFLAGS := -O2 -std=c11 -Wall -Wextra -Werror -Iinclude
 LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
+MPI_APT_PACKAGES := openmpi-bin libopenmpi-dev
+# Open MPI refuses root unless told; CI runs as root on 2 cores, hence --oversubscribe.
+MPI_AS_ROOT := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-.PHONY: all deps build test test-swift test-c test-python test-install install demo example bench reproduce report clean
+.PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install install demo example bench reproduce report clean
 
 all: build
 
-# Installs the system packages the build, the tests and the demo need, when any is missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the system packages the build, the tests and the demo need, when any is missing; the
+# MPI hosts' packages only for what runs them (the library itself never links MPI).
+apt_install = @missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+deps-mpi:
+	$(call apt_install,$(MPI_APT_PACKAGES))
 
 # The library's SONAME is libsuperconv.so.1; the link beside it lets programs built against the
 # build folder load it in place. The command is built as superconv-cli (SwiftPM product names
@@ -38,6 +45,19 @@ PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_
 test-c: $(C_TESTS)
 	@Tests/c/run.sh $(C_TESTS) SUPERCONV_ISA=portable $(PORTABLE_C_TESTS)
 
+# Data-parallel training on two MPI ranks: the C test, then a rank killed mid-epoch and resumed.
+$(OUT)/test_mpi: Tests/mpi/test_mpi.c Tests/c/check.h include/superconv.h build deps-mpi
+	@mkdir -p $(OUT)
+	mpicc $(CFLAGS) -ITests/c $< -o $@ $(LDFLAGS)
+
+$(OUT)/train_mpi: bindings/c/examples/train_mpi.c include/superconv.h build deps-mpi
+	@mkdir -p $(OUT)
+	mpicc $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+test-mpi: $(OUT)/test_mpi $(OUT)/train_mpi
+	$(MPI_AS_ROOT) mpirun --oversubscribe -np 2 $(OUT)/test_mpi
+	$(MPI_AS_ROOT) Tests/mpi/kill_resume.sh $(OUT)/train_mpi --oversubscribe
+
 test-swift: deps
 	swift test -c release --scratch-path .build-test
 
@@ -46,7 +66,7 @@ test-python: build
 	@python3 -c "import pytest, numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q pytest numpy h5py matplotlib
 	python3 -m pytest -q Tests/python
 
-test: test-swift test-c test-install test-python
+test: test-swift test-c test-mpi test-install test-python
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)
