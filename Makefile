@@ -61,9 +61,10 @@ test-mpi: $(OUT)/test_mpi $(OUT)/train_mpi
 test-swift: deps
 	swift test -c release --scratch-path .build-test
 
-# The Python tests need pytest, numpy, h5py and matplotlib; they are installed from PyPI when missing.
-test-python: build
-	@python3 -c "import pytest, numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q pytest numpy h5py matplotlib
+# The Python tests need pytest, numpy, h5py, matplotlib and (with Open MPI) mpi4py; they are
+# installed from PyPI when missing.
+test-python: build deps-mpi
+	@python3 -c "import pytest, numpy, h5py, matplotlib, mpi4py" 2>/dev/null || python3 -m pip install -q pytest numpy h5py matplotlib mpi4py
 	python3 -m pytest -q Tests/python
 
 test: test-swift test-c test-mpi test-install test-python
