@@ -33,7 +33,7 @@ build: deps
 	ln -sf libsuperconv.so $(BUILD)/libsuperconv.so.1
 	ln -sf superconv-cli $(BUILD)/superconv
 
-$(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
+$(OUT)/%: Tests/c/%.c Tests/c/check.h Tests/c/tensors.h include/superconv.h build
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
@@ -46,7 +46,7 @@ test-c: $(C_TESTS)
 	@Tests/c/run.sh $(C_TESTS) SUPERCONV_ISA=portable $(PORTABLE_C_TESTS)
 
 # Data-parallel training on two MPI ranks: the C test, then a rank killed mid-epoch and resumed.
-$(OUT)/test_mpi: Tests/mpi/test_mpi.c Tests/c/check.h include/superconv.h build deps-mpi
+$(OUT)/test_mpi: Tests/mpi/test_mpi.c Tests/c/check.h Tests/c/tensors.h include/superconv.h build deps-mpi
 	@mkdir -p $(OUT)
 	mpicc $(CFLAGS) -ITests/c $< -o $@ $(LDFLAGS)
 

@@ -69,25 +69,31 @@ private func report(_ outcome: Trainer.Outcome, _ loss: UnsafeMutablePointer<Flo
     correct?.pointee = Int64(outcome.correct)
 }
 
+/// sc_trainer_step and sc_trainer_compute_gradients: a training batch's checks, then `body`.
+private func trainingBatch(_ function: StaticString, _ t: OpaquePointer?, _ x: UnsafePointer<Float>?,
+                           _ labels: UnsafePointer<Int32>?, _ n: Int64, _ loss: UnsafeMutablePointer<Float>?,
+                           _ correct: UnsafeMutablePointer<Int64>?,
+                           _ body: (Trainer, UnsafePointer<Float>, UnsafePointer<Int32>, Int) throws -> Trainer.Outcome) -> Int32 {
+    exported(function) {
+        let trainer = try resolveTrainer(t).usable()
+        let (x, labels, n) = try batchArguments(x, labels, n, maximum: ResNet.maximumBatch)
+        report(try body(trainer, x, labels, n), loss, correct)
+    }
+}
+
 @_cdecl("sc_trainer_step")
 public func sc_trainer_step(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
                             _ n: Int64, _ loss: UnsafeMutablePointer<Float>?,
                             _ correct: UnsafeMutablePointer<Int64>?) -> Int32 {
-    exported("sc_trainer_step") {
-        let trainer = try resolveTrainer(t).usable()
-        let (x, labels, n) = try batchArguments(x, labels, n, maximum: ResNet.maximumBatch)
-        report(try trainer.step(x, labels: labels, count: n), loss, correct)
-    }
+    trainingBatch("sc_trainer_step", t, x, labels, n, loss, correct) { try $0.step($1, labels: $2, count: $3) }
 }
 
 @_cdecl("sc_trainer_compute_gradients")
 public func sc_trainer_compute_gradients(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
                                          _ n: Int64, _ loss: UnsafeMutablePointer<Float>?,
                                          _ correct: UnsafeMutablePointer<Int64>?) -> Int32 {
-    exported("sc_trainer_compute_gradients") {
-        let trainer = try resolveTrainer(t).usable()
-        let (x, labels, n) = try batchArguments(x, labels, n, maximum: ResNet.maximumBatch)
-        report(try trainer.computeGradients(x, labels: labels, count: n), loss, correct)
+    trainingBatch("sc_trainer_compute_gradients", t, x, labels, n, loss, correct) {
+        try $0.computeGradients($1, labels: $2, count: $3)
     }
 }
 

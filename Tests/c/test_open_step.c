@@ -3,7 +3,7 @@
    sc_trainer_step data-parallel. */
 #include <math.h>
 #include <stdlib.h>
-#include "check.h"
+#include "tensors.h"
 
 enum { BATCH = 16, SAMPLE = 3 * 32 * 32, CLASSES = 10 };
 
@@ -17,32 +17,9 @@ static void make_batch(float *x, int32_t *labels, int n, uint64_t seed) {
   for (int i = 0; i < n; i++) labels[i] = (int32_t)(uniform(&seed) * CLASSES);
 }
 
-/* Every named tensor of the model, one after another (weights and running statistics). */
-static float *snapshot(const sc_model *m, int64_t *total) {
-  int64_t count = 0, len = 0;
-  CHECK_OK(sc_model_param_count(m, &count));
-  for (int64_t i = 0; i < count; i++) {
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m, i, NULL, NULL, shape));
-    len += shape[0] * shape[1] * shape[2] * shape[3];
-  }
-  float *all = malloc(sizeof(float) * len);
-  int64_t offset = 0;
-  for (int64_t i = 0; i < count; i++) {
-    const char *name;
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m, i, &name, NULL, shape));
-    int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-    CHECK_OK(sc_model_param_get(m, name, all + offset, n));
-    offset += n;
-  }
-  *total = len;
-  return all;
-}
-
-static int same_state(const sc_model *a, const sc_model *b) {
+static int same_state(sc_model *a, sc_model *b) {
   int64_t na, nb;
-  float *sa = snapshot(a, &na), *sb = snapshot(b, &nb);
+  float *sa = tensors(a, "", 1, &na), *sb = tensors(b, "", 1, &nb);
   int same = na == nb && memcmp(sa, sb, sizeof(float) * na) == 0;
   free(sa);
   free(sb);
@@ -136,7 +113,7 @@ static void refused_apply_changes_nothing(const float *x, const int32_t *labels)
   CHECK_OK(sc_trainer_step(t, x, labels, BATCH, NULL, NULL));
   CHECK_OK(sc_trainer_step(tr, x, labels, BATCH, NULL, NULL));
   int64_t before_len;
-  float *before = snapshot(m, &before_len);
+  float *before = tensors(m, "", 1, &before_len);
 
   CHECK_OK(sc_trainer_compute_gradients(t, x, labels, BATCH, NULL, NULL));
   float *g = NULL;
@@ -146,7 +123,7 @@ static void refused_apply_changes_nothing(const float *x, const int32_t *labels)
   g[len - 1] = NAN;
   CHECK_FAILS(sc_trainer_apply_gradients(t), SC_ERR_NONFINITE, "fc.bias");
   int64_t after_len, iteration = -1;
-  float *after = snapshot(m, &after_len);
+  float *after = tensors(m, "", 1, &after_len);
   CHECK(after_len == before_len && memcmp(before, after, sizeof(float) * before_len) == 0,
         "a refused apply changed the model");
   CHECK_OK(sc_trainer_iteration(t, &iteration));
@@ -173,19 +150,9 @@ static void refused_apply_changes_nothing(const float *x, const int32_t *labels)
 /* The training-mode loss at the model's weights moved by eps * d (d over the flat buffer). */
 static double loss_at(sc_model *m, sc_trainer *t, const float *w0, const double *d, double eps, int64_t len,
                       const float *x, const int32_t *labels) {
-  int64_t count = 0, offset = 0;
-  CHECK_OK(sc_model_param_count(m, &count));
   float *w = malloc(sizeof(float) * len);
   for (int64_t i = 0; i < len; i++) w[i] = (float)(w0[i] + eps * d[i]);
-  for (int64_t i = 0; i < count; i++) {
-    const char *name;
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m, i, &name, NULL, shape));
-    if (strstr(name, "running_")) continue;
-    int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-    CHECK_OK(sc_model_param_set(m, name, w + offset, n));
-    offset += n;
-  }
+  set_tensors(m, "running_", 0, w);
   free(w);
   float loss = NAN;
   CHECK_OK(sc_trainer_compute_gradients(t, x, labels, BATCH, &loss, NULL));
@@ -208,21 +175,9 @@ static void gradients_match_finite_differences(const float *x, const int32_t *la
   memcpy(g, buffer, sizeof(float) * len);
 
   /* The weights in buffer order: trainable tensors in named-tensor order, statistics skipped. */
-  int64_t count = 0, offset = 0;
-  CHECK_OK(sc_model_param_count(m, &count));
-  float *w0 = malloc(sizeof(float) * len);
-  for (int64_t i = 0; i < count; i++) {
-    const char *name;
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m, i, &name, NULL, shape));
-    if (strstr(name, "running_")) continue;
-    int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-    CHECK(offset + n <= len, "the trainable tensors hold more than the buffer's %lld floats", (long long)len);
-    if (offset + n > len) break;
-    CHECK_OK(sc_model_param_get(m, name, w0 + offset, n));
-    offset += n;
-  }
-  CHECK(offset == len, "the trainable tensors hold %lld floats, the buffer %lld", (long long)offset, (long long)len);
+  int64_t trainable = 0;
+  float *w0 = tensors(m, "running_", 0, &trainable);
+  CHECK(trainable == len, "the trainable tensors hold %lld floats, the buffer %lld", (long long)trainable, (long long)len);
 
   double *d = calloc(len, sizeof(double));
   uint64_t seed = 77;
@@ -284,24 +239,16 @@ static void hook_averages_across_ranks(const float *x, const int32_t *labels) {
     for (int64_t i = 0; i < len; i++) ga[i] = (ga[i] + half[i]) / 2;
     CHECK_OK(sc_trainer_apply_gradients(ta));
     /* Keep rank 1's weights on rank 0's: copy every tensor across. */
-    int64_t count = 0;
-    CHECK_OK(sc_model_param_count(m0, &count));
-    for (int64_t i = 0; i < count; i++) {
-      const char *name;
-      int64_t shape[4];
-      CHECK_OK(sc_model_param_info(m0, i, &name, NULL, shape));
-      int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-      float *v = malloc(sizeof(float) * n);
-      CHECK_OK(sc_model_param_get(m0, name, v, n));
-      CHECK_OK(sc_model_param_set(m1, name, v, n));
-      free(v);
-    }
+    int64_t n;
+    float *v = tensors(m0, "", 1, &n);
+    set_tensors(m1, "", 1, v);
+    free(v);
   }
   CHECK(other.calls == 4, "the hook was called %d times in 4 steps", other.calls);
   CHECK(same_state(m0, ma), "a step through the hook differs from averaging both halves and applying");
 
   int64_t before_len, iteration = -1;
-  float *before = snapshot(m0, &before_len);
+  float *before = tensors(m0, "", 1, &before_len);
   other.status = SC_ERR_IO;
   CHECK_FAILS(sc_trainer_step(t0, x, labels, BATCH / 2, NULL, NULL), SC_ERR_IO, "all-reduce function returned SC_ERR_IO");
   other.status = SC_OK;
@@ -314,49 +261,21 @@ static void hook_averages_across_ranks(const float *x, const int32_t *labels) {
   CHECK(other.calls == 1 && other.saw_nan, "a failing rank called the hook %d times (NaN seen: %d); expected once, with NaN",
         other.calls, other.saw_nan);
   int64_t after_len;
-  float *after = snapshot(m0, &after_len);
+  float *after = tensors(m0, "", 1, &after_len);
   CHECK(memcmp(before, after, sizeof(float) * before_len) == 0, "a failed exchange changed the model");
   CHECK_OK(sc_trainer_iteration(t0, &iteration));
   CHECK(iteration == 4, "a failed exchange moved the iteration to %lld", (long long)iteration);
 
-  /* The running statistics' mean across ranks: the other rank's are those of m1 (its own steps). */
-  int64_t count = 0;
-  CHECK_OK(sc_model_param_count(m0, &count));
+  /* The running statistics' mean across ranks: the other rank's are made up. */
   int64_t stats_len = 0;
-  for (int64_t i = 0; i < count; i++) {
-    const char *name;
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m0, i, &name, NULL, shape));
-    if (strstr(name, "running_")) stats_len += shape[0] * shape[1] * shape[2] * shape[3];
-  }
-  float *mine = malloc(sizeof(float) * stats_len), *theirs = malloc(sizeof(float) * stats_len);
+  float *mine = tensors(m0, "running_", 1, &stats_len), *theirs = malloc(sizeof(float) * stats_len);
   for (int64_t i = 0; i < stats_len; i++) theirs[i] = (float)(i % 7) * 0.25f;
-  int64_t offset = 0;
-  for (int64_t i = 0; i < count; i++) {
-    const char *name;
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m0, i, &name, NULL, shape));
-    if (!strstr(name, "running_")) continue;
-    int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-    CHECK_OK(sc_model_param_get(m0, name, mine + offset, n));
-    offset += n;
-  }
   other.other = theirs;
   CHECK_OK(sc_trainer_average_statistics(t0));
-  offset = 0;
+  float *averaged = tensors(m0, "running_", 1, &stats_len);
   int exact = 1;
-  for (int64_t i = 0; i < count; i++) {
-    const char *name;
-    int64_t shape[4];
-    CHECK_OK(sc_model_param_info(m0, i, &name, NULL, shape));
-    if (!strstr(name, "running_")) continue;
-    int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-    float *v = malloc(sizeof(float) * n);
-    CHECK_OK(sc_model_param_get(m0, name, v, n));
-    for (int64_t j = 0; j < n; j++) exact &= v[j] == (mine[offset + j] + theirs[offset + j]) / 2;
-    offset += n;
-    free(v);
-  }
+  for (int64_t i = 0; i < stats_len; i++) exact &= averaged[i] == (mine[i] + theirs[i]) / 2;
+  free(averaged);
   CHECK(exact, "sc_trainer_average_statistics did not give the mean of both ranks' running statistics");
   free(mine);
   free(theirs);

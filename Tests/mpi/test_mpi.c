@@ -7,7 +7,7 @@
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
-#include "check.h"
+#include "tensors.h"
 
 enum { PER_RANK = 64, SAMPLE = 3 * 16 * 16, CLASSES = 10, STEPS = 20 };
 static const char *MODEL = "depth=8 variant=caffe input=3x16x16 classes=10 seed=21";
@@ -37,28 +37,6 @@ static void make_trainer(sc_model **m, sc_trainer **t) {
   CHECK_OK(sc_schedule_create("policy=onecycle base_lr=0.05 max_lr=0.8 stepsize=8 max_iter=20", &s));
   CHECK_OK(sc_trainer_set_schedule(*t, s));
   sc_schedule_destroy(s);
-}
-
-/* The model's tensors whose names contain `part` (or not, with keep = 0), one after another. */
-static float *tensors(const sc_model *m, const char *part, int keep, int64_t *total) {
-  int64_t count = 0, len = 0;
-  CHECK_OK(sc_model_param_count(m, &count));
-  float *all = NULL;
-  for (int pass = 0; pass < 2; pass++) {
-    int64_t offset = 0;
-    for (int64_t i = 0; i < count; i++) {
-      const char *name;
-      int64_t shape[4];
-      CHECK_OK(sc_model_param_info(m, i, &name, NULL, shape));
-      if ((strstr(name, part) != NULL) != keep) continue;
-      int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-      if (pass == 1) CHECK_OK(sc_model_param_get(m, name, all + offset, n));
-      offset += n;
-    }
-    if (pass == 0) all = malloc(sizeof(float) * (len = offset));
-  }
-  *total = len;
-  return all;
 }
 
 /* Whether the other rank holds the same bits. */
