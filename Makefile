@@ -11,7 +11,7 @@ MPI_APT_PACKAGES := openmpi-bin libopenmpi-dev
 # Open MPI refuses root unless told; CI runs as root on 2 cores, hence --oversubscribe.
 MPI_AS_ROOT := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-.PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install install demo example bench reproduce report clean
+.PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install install demo example bench bench-mpi reproduce report clean
 
 all: build
 
@@ -112,6 +112,14 @@ bench: $(OUT)/train_throughput $(OUT)/loader_throughput $(OUT)/parallel_ceiling
 	benchmarks/run_throughput.sh $(OUT)/train_throughput
 	$(OUT)/loader_throughput
 	@echo "1 -> 2 threads, a loop of independent multiply-adds (median, lowest, highest of 9): $$($(OUT)/parallel_ceiling 9)"
+
+# The data-parallel step's costs on two ranks: the all-reduce of the gradients and a rank's compute.
+$(OUT)/allreduce_time: benchmarks/allreduce_time.c include/superconv.h build deps-mpi
+	@mkdir -p $(OUT)
+	mpicc $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+bench-mpi: $(OUT)/allreduce_time
+	$(MPI_AS_ROOT) mpirun --oversubscribe -np 2 $(OUT)/allreduce_time 64 11 20 56 110
 
 # Installs the library (with its SONAME links), the header and superconv.pc under PREFIX.
 PREFIX ?= /usr/local
