@@ -511,6 +511,9 @@ sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
    If the loss, any gradient or any BatchNorm's batch statistics (activations overflowing float) is
    NaN or infinite, returns SC_ERR_NONFINITE and changes nothing:
    weights, running statistics, optimizer state, random state and iteration stay as they were.
+   It is sc_trainer_compute_gradients then sc_trainer_apply_gradients, with the trainer's
+   all-reduce between them when one is set (sc_trainer_set_allreduce); an error of the
+   all-reduce is returned as it is, and nothing changes.
    Errors: SC_ERR_INVALID_ARGUMENT (NULL, n out of range, a label outside [0, classes)),
    SC_ERR_NONFINITE, SC_ERR_STATE (the model was destroyed). */
 sc_status sc_trainer_step(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
@@ -588,7 +591,9 @@ typedef sc_status (*sc_allreduce_fn)(float *data, int64_t len, void *user);
    SC_ERR_NONFINITE instead of waiting; all ranks then return an error and nothing is applied
    anywhere. (An argument refused before any computation, e.g. x NULL, calls nothing.)
    sc_trainer_compute_gradients and sc_trainer_apply_gradients never call fn: a host that calls
-   them exchanges the buffer itself. fn NULL removes the hook (world_size is then ignored).
+   them exchanges the buffer itself. sc_trainer_interrupt stops one rank only, after a step the
+   others may not stop at: in a data-parallel job, end the job instead (mpirun does on Ctrl-C)
+   and resume it from its last checkpoint. fn NULL removes the hook (world_size is then ignored).
    The function pointer and user are kept until replaced; the host keeps user valid.
    Errors: SC_ERR_INVALID_ARGUMENT (t, world_size out of range). */
 sc_status sc_trainer_set_allreduce(sc_trainer *t, sc_allreduce_fn fn, void *user, int world_size);
@@ -610,7 +615,9 @@ sc_status sc_trainer_evaluate(sc_trainer *t, const float *x, const int32_t *labe
 /* Trains on batches of l until the end of the loader's current epoch, with the trainer's
    schedule per iteration; writes the epoch's mean training loss and accuracy (over the
    batches this call trained on). A refused step (SC_ERR_NONFINITE) ends the call; the loader
-   then stands where the epoch was interrupted.
+   then stands where the epoch was interrupted. With an all-reduce set (sc_trainer_set_allreduce),
+   every step exchanges its gradients, and at the end of the epoch the BN running statistics are
+   averaged across the ranks (sc_trainer_average_statistics).
    Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model;
    SC_INTERRUPTED (see sc_trainer_interrupt). */
 sc_status sc_trainer_train_epoch(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);

@@ -106,3 +106,34 @@ def test_fit_on_two_mpi_ranks(tmp_path):
     assert output.count("epoch 2 iteration") == 1, output  # fit's line, printed by rank 0 alone
     assert (tmp_path / "run-0.h5").exists() and (tmp_path / "checkpoint-0.h5").exists()
     assert not (tmp_path / "run-1.h5").exists() and not (tmp_path / "checkpoint-1.h5").exists()
+
+
+def test_a_rank_that_raises_in_fit_ends_the_job(tmp_path):
+    """Rank 1's evaluation data are bad (a label out of range): its fit raises while rank 0 waits
+    to average the epoch's figures; fit ends the job through comm.Abort with a message, instead of
+    leaving rank 0 waiting (a job still running after 120 s counts as hung)."""
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun is not installed (make test installs openmpi-bin)")
+    pytest.importorskip("mpi4py")
+    script = tmp_path / "failing_rank.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(HERE.parents[1] / "bindings" / "python")!r})
+import numpy as np
+from mpi4py import MPI
+import superconv as sc
+comm = MPI.COMM_WORLD
+y = np.arange(32) % 3
+x = np.random.default_rng(0).standard_normal((32, 1, 8, 8)).astype(np.float32)
+loader = sc.Loader(sc.Dataset.from_arrays(x, y), batch=8, shard=f"{{comm.rank}}/{{comm.size}}")
+trainer = sc.Trainer(sc.Model(depth=8, input="1x8x8", classes=3), comm=comm)
+bad = y.copy()
+if comm.rank == 1:
+    bad[0] = 7
+trainer.fit(loader, epochs=2, eval_data=(x, bad), progress=False)
+""")
+    env = {**__import__("os").environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    result = subprocess.run(["mpirun", "--oversubscribe", "-np", "2", sys.executable, str(script)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode != 0
+    assert "rank 1 of 2: InvalidArgumentError" in result.stderr and "ending the job" in result.stderr, result.stderr
