@@ -45,7 +45,8 @@ PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_
 test-c: $(C_TESTS)
 	@Tests/c/run.sh $(C_TESTS) SUPERCONV_ISA=portable $(PORTABLE_C_TESTS)
 
-# Data-parallel training on two MPI ranks: the C test, then a rank killed mid-epoch and resumed.
+# Data-parallel training on two MPI ranks: the C test, then a diverging job, a rank killed
+# mid-epoch and the job resumed.
 $(OUT)/test_mpi: Tests/mpi/test_mpi.c Tests/c/check.h Tests/c/tensors.h include/superconv.h build deps-mpi
 	@mkdir -p $(OUT)
 	mpicc $(CFLAGS) -ITests/c $< -o $@ $(LDFLAGS)
@@ -56,7 +57,7 @@ $(OUT)/train_mpi: bindings/c/examples/train_mpi.c include/superconv.h build deps
 
 test-mpi: $(OUT)/test_mpi $(OUT)/train_mpi
 	$(MPI_AS_ROOT) mpirun --oversubscribe -np 2 $(OUT)/test_mpi
-	$(MPI_AS_ROOT) Tests/mpi/kill_resume.sh $(OUT)/train_mpi --oversubscribe
+	$(MPI_AS_ROOT) Tests/mpi/failures.sh $(OUT)/train_mpi --oversubscribe
 
 test-swift: deps
 	swift test -c release --scratch-path .build-test

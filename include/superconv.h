@@ -586,10 +586,10 @@ typedef sc_status (*sc_allreduce_fn)(float *data, int64_t len, void *user);
    did (no synchronised statistics); the running statistics differ by rank until averaged:
    sc_trainer_train_epoch averages them at the end of each epoch, and a host that steps itself
    calls sc_trainer_average_statistics before evaluating or saving a checkpoint.
-   If a rank's computation fails (bad labels, non-finite loss) inside sc_trainer_step, that
-   rank still calls fn once, with NaN gradients, so the other ranks refuse the step with
-   SC_ERR_NONFINITE instead of waiting; all ranks then return an error and nothing is applied
-   anywhere. (An argument refused before any computation, e.g. x NULL, calls nothing.)
+   If a rank's computation fails (bad labels, non-finite loss) inside sc_trainer_step, or its
+   batch's BN statistics overflow, that rank still calls fn once, with NaN gradients, so the
+   other ranks refuse the step with SC_ERR_NONFINITE instead of waiting or applying it alone; all
+   ranks then return an error and nothing is applied anywhere. (An argument refused before any computation, e.g. x NULL, calls nothing.)
    sc_trainer_compute_gradients and sc_trainer_apply_gradients never call fn: a host that calls
    them exchanges the buffer itself. sc_trainer_interrupt stops one rank only, after a step the
    others may not stop at: in a data-parallel job, end the job instead (mpirun does on Ctrl-C)

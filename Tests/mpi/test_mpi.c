@@ -110,8 +110,9 @@ static void data_parallel_equals_averaging(void) {
         "agree after: no", rank, differed);
   free(stats);
 
-  /* A failing rank: rank 1's batch holds NaN, then rank 0's labels are out of range. Every rank
-     refuses the step (nothing changes anywhere) and the job goes on. */
+  /* A failing rank: rank 1's batch holds NaN, then rank 0's labels are out of range, then rank
+     1's activations overflow. Every rank refuses the step (nothing changes anywhere) and the
+     job goes on. */
   int64_t before_len, iteration = -1;
   float *before = tensors(m, "", 1, &before_len);
   total_batch(STEPS, x, labels);
@@ -124,6 +125,14 @@ static void data_parallel_equals_averaging(void) {
   rc = sc_trainer_step(t, x + rank * PER_RANK * SAMPLE, labels + rank * PER_RANK, PER_RANK, NULL, NULL);
   CHECK(rc == (rank == 0 ? SC_ERR_INVALID_ARGUMENT : SC_ERR_NONFINITE), "rank %d: a step with a bad label on rank 0 "
         "returned %s: %s", rank, sc_status_name(rc), sc_last_error());
+  /* Rank 1's activations overflow float in its BatchNorms' variance while its loss stays finite:
+     a refusal only rank 1 could see, which must still stop both. */
+  total_batch(STEPS, x, labels);
+  if (rank == 1)
+    for (int i = 0; i < PER_RANK * SAMPLE; i++) x[PER_RANK * SAMPLE + i] *= 1e20f;
+  rc = sc_trainer_step(t, x + rank * PER_RANK * SAMPLE, labels + rank * PER_RANK, PER_RANK, NULL, NULL);
+  CHECK(rc == SC_ERR_NONFINITE, "rank %d: a step whose BatchNorm statistics overflow on rank 1 returned %s: %s", rank,
+        sc_status_name(rc), sc_last_error());
   float *after = tensors(m, "", 1, &before_len);
   CHECK(memcmp(before, after, sizeof(float) * before_len) == 0, "rank %d: a refused step changed the model", rank);
   CHECK_OK(sc_trainer_iteration(t, &iteration));

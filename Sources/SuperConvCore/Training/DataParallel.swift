@@ -23,8 +23,11 @@ extension Trainer {
     }
 
     /// Replaces the flat gradients by their mean across ranks; nothing without an all-reduce.
+    /// A rank whose batch statistics overflowed, which only it can see, sends NaN so that every
+    /// rank refuses the step with it.
     func exchangeGradients() throws {
         guard let allReduce else { return }
+        if !model.batchStatisticsAreFinite { gradients.fill(.nan) }
         try allReduce(gradients.data, gradients.count)
         divide(gradients.data, count: gradients.count)
     }

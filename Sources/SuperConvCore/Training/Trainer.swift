@@ -170,12 +170,13 @@ public final class Trainer {
         }
         let profiler = model.profiler
         try profiler.forward(profileSlots.check) {
-            for (p, slot) in zip(trainable, slots) where !allFinite(slot.gradient, count: slot.count) {
-                throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
-            }
             guard model.batchStatisticsAreFinite else {
                 throw SuperConvError.nonFinite("BatchNorm batch statistics are not finite at iteration \(iteration) "
                                                + "(activations overflow float); weights and running statistics unchanged")
+            }
+            for (p, slot) in zip(trainable, slots) where !allFinite(slot.gradient, count: slot.count) {
+                let origin = worldSize > 1 ? " (summed over the ranks: on this rank or another)" : ""
+                throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration)\(origin); weights unchanged")
             }
         }
         profiler.forward(profileSlots.update) {

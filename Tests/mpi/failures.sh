@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Specification of a data-parallel job's failure behaviour, on the C example train_mpi under
-# mpirun -np 2: a rank killed with SIGKILL mid-epoch ends the whole job with a non-zero exit
-# status instead of leaving the other rank waiting (a job still running 30 s after the kill
-# counts as hung), and the job resumed from its last checkpoint ends with the same weights as an
-# uninterrupted run (the example's checksum of every named tensor).
-# Usage: kill_resume.sh PATH/TO/train_mpi [mpirun options...]
+# mpirun -np 2: a diverging run (refused steps) ends with a message and a non-zero exit; a rank
+# killed with SIGKILL mid-epoch ends the whole job with a non-zero exit status instead of leaving
+# the other rank waiting (a job still running 30 s after the kill counts as hung); and the job
+# resumed from its last checkpoint ends with the same weights as an uninterrupted run (the
+# example's checksum of every named tensor).
+# Usage: failures.sh PATH/TO/train_mpi [mpirun options...]
 set -u
 program=$1; shift
 mpirun=(mpirun "$@" -np 2)
@@ -14,6 +15,13 @@ passed=0 failed=0
 check() {  # check CONDITION-STATUS MESSAGE
   if [ "$1" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2"; fi
 }
+
+timeout 120 "${mpirun[@]}" "$program" "${args[@]}" --max-lr 1e5 --checkpoint "$work/diverged.h5" > "$work/diverged.log" 2>&1
+status=$?
+echo "a diverging run: mpirun exited with status $status"
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ]; check $? "a diverging job exited with status $status (124: it hung)"
+grep -q "of 2: sc_trainer_train_epoch failed: SC_ERR_NONFINITE: .*; ending the job" "$work/diverged.log"
+check $? "a diverging job did not say why it ended: $(tail -3 "$work/diverged.log")"
 
 "${mpirun[@]}" "$program" "${args[@]}" --checkpoint "$work/whole.h5" > "$work/whole.log" 2>&1
 check $? "the uninterrupted run failed: $(tail -5 "$work/whole.log")"
@@ -43,5 +51,5 @@ echo "uninterrupted: ${whole:-none}; resumed: ${resumed:-none}"
 [ -n "$whole" ] && [ "$whole" = "$resumed" ]; check $? "the resumed run ends with other weights than the uninterrupted one"
 
 rm -rf "$work"
-echo "mpi_kill_resume: $passed passed, $failed failed"
+echo "mpi_failures: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
