@@ -1,5 +1,6 @@
 """Data-parallel training from Python: the open step through numpy, a Trainer over any object
 with an all-reduce, and fit under mpirun -np 2 with mpi4py (Tests/python/mpi/fit_two_ranks.py)."""
+import os
 import pathlib
 import shutil
 import subprocess
@@ -97,7 +98,7 @@ def test_fit_on_two_mpi_ranks(tmp_path):
     env = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
     result = subprocess.run(["mpirun", "--oversubscribe", "-np", "2", sys.executable, str(HERE / "mpi" / "fit_two_ranks.py"),
                              str(tmp_path)], capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, **env})
+                            env={**os.environ, **env})
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "ranks bit-identical: True" in output
@@ -132,7 +133,7 @@ if comm.rank == 1:
     bad[0] = 7
 trainer.fit(loader, epochs=2, eval_data=(x, bad), progress=False)
 """)
-    env = {**__import__("os").environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
     result = subprocess.run(["mpirun", "--oversubscribe", "-np", "2", sys.executable, str(script)],
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode != 0

@@ -9,7 +9,8 @@
  *                            [--train N] [--test N] [--batch 128] [--max-lr 1] [--threads T]
  *                            [--checkpoint PATH] [--resume 0|1] [--print-every 50]
  *
- * --batch is per rank: the total batch is WORLD times it, and the schedule counts total steps.
+ * --batch is per rank: the total batch is WORLD times it; every rank takes the same steps, which
+ * the schedule's total_steps counts.
  * Rank 0 alone prints and saves a checkpoint after every epoch; --resume 1 makes every rank load
  * it (on several hosts, the path must reach the same file: a shared folder, or a copy). The
  * checkpoint's loader position resumes every rank's shard. The test set is shared among the
