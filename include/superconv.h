@@ -532,8 +532,9 @@ sc_status sc_trainer_step(sc_trainer *t, const float *x, const int32_t *labels, 
    batch's mean loss written to the trainer's flat gradient buffer (sc_trainer_gradients) and
    nothing applied: weights, running statistics, optimizer state and iteration stay as they
    were. The batch's BN statistics wait for sc_trainer_apply_gradients. Gradients computed
-   before and not applied are discarded. Writes the batch's mean loss and number correct;
-   either output may be NULL.
+   before and not applied are discarded, unless the call fails on its arguments (NULL, n,
+   labels); a failure later (a non-finite loss) leaves none pending. Writes the batch's mean
+   loss and number correct; either output may be NULL.
    Dropout draws count only once applied: computing again without applying draws the same masks.
    Errors: as sc_trainer_step (SC_ERR_NONFINITE for a non-finite loss: nothing changes and no
    gradients are pending). Not thread-safe with other calls on t or its model. */

@@ -129,7 +129,11 @@ static void refused_apply_changes_nothing(const float *x, const int32_t *labels)
   CHECK_OK(sc_trainer_iteration(t, &iteration));
   CHECK(iteration == 1, "a refused apply moved the iteration to %lld", (long long)iteration);
   g[len - 1] = kept;
-  CHECK_OK(sc_trainer_apply_gradients(t));
+  int32_t bad[BATCH];
+  memcpy(bad, labels, sizeof bad);
+  bad[0] = -1;
+  CHECK_FAILS(sc_trainer_compute_gradients(t, x, bad, BATCH, NULL, NULL), SC_ERR_INVALID_ARGUMENT, "labels[0]");
+  CHECK_OK(sc_trainer_apply_gradients(t));  /* a call refused on its arguments kept the pending gradients */
   CHECK_OK(sc_trainer_step(tr, x, labels, BATCH, NULL, NULL));
   CHECK(same_state(m, ref), "the repaired apply differs from the step");
 

@@ -126,10 +126,11 @@ public final class Trainer {
 
     /// Forward in training mode, loss and backward on a batch, with the gradients gathered into
     /// the flat buffer `gradients`; nothing is applied. Gradients computed before and not
-    /// applied are discarded first.
+    /// applied are discarded once the arguments are found good (the forward pass replaces
+    /// their BN statistics).
     public func computeGradients(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
-        discardComputedGradients()
         try validateLabels(labels, count: n)
+        discardComputedGradients()
         let batch = try model.loadInput(x, count: n)
         let rngBefore = model.random.generator
         let profiler = model.profiler
