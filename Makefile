@@ -7,16 +7,23 @@ CFLAGS := -O2 -std=c11 -Wall -Wextra -Werror -Iinclude
 LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
+MPI_APT_PACKAGES := openmpi-bin libopenmpi-dev
+# Open MPI refuses root unless told; CI runs as root on 2 cores, hence --oversubscribe.
+MPI_AS_ROOT := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-.PHONY: all deps build test test-swift test-c test-python test-install install demo example bench reproduce report clean
+.PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install install demo example bench bench-mpi reproduce report clean
 
 all: build
 
-# Installs the system packages the build, the tests and the demo need, when any is missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the system packages the build, the tests and the demo need, when any is missing; the
+# MPI hosts' packages only for what runs them (the library itself never links MPI).
+apt_install = @missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+deps-mpi:
+	$(call apt_install,$(MPI_APT_PACKAGES))
 
 # The library's SONAME is libsuperconv.so.1; the link beside it lets programs built against the
 # build folder load it in place. The command is built as superconv-cli (SwiftPM product names
@@ -26,11 +33,11 @@ build: deps
 	ln -sf libsuperconv.so $(BUILD)/libsuperconv.so.1
 	ln -sf superconv-cli $(BUILD)/superconv
 
-$(OUT)/%: Tests/c/%.c Tests/c/check.h include/superconv.h build
+$(OUT)/%: Tests/c/%.c Tests/c/check.h Tests/c/tensors.h include/superconv.h build
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint
+C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint $(OUT)/test_open_step
 
 # The programs that train run again on the portable kernels (the fallback of CPUs without AVX2).
 PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads
@@ -38,15 +45,30 @@ PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_
 test-c: $(C_TESTS)
 	@Tests/c/run.sh $(C_TESTS) SUPERCONV_ISA=portable $(PORTABLE_C_TESTS)
 
+# Data-parallel training on two MPI ranks: the C test, then a diverging job, a rank killed
+# mid-epoch and the job resumed.
+$(OUT)/test_mpi: Tests/mpi/test_mpi.c Tests/c/check.h Tests/c/tensors.h include/superconv.h build deps-mpi
+	@mkdir -p $(OUT)
+	mpicc $(CFLAGS) -ITests/c $< -o $@ $(LDFLAGS)
+
+$(OUT)/train_mpi: bindings/c/examples/train_mpi.c include/superconv.h build deps-mpi
+	@mkdir -p $(OUT)
+	mpicc $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+test-mpi: $(OUT)/test_mpi $(OUT)/train_mpi
+	$(MPI_AS_ROOT) mpirun --oversubscribe -np 2 $(OUT)/test_mpi
+	$(MPI_AS_ROOT) Tests/mpi/failures.sh $(OUT)/train_mpi --oversubscribe
+
 test-swift: deps
 	swift test -c release --scratch-path .build-test
 
-# The Python tests need pytest, numpy, h5py and matplotlib; they are installed from PyPI when missing.
-test-python: build
-	@python3 -c "import pytest, numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q pytest numpy h5py matplotlib
+# The Python tests need pytest, numpy, h5py, matplotlib and (with Open MPI) mpi4py; they are
+# installed from PyPI when missing.
+test-python: build deps-mpi
+	@python3 -c "import pytest, numpy, h5py, matplotlib, mpi4py" 2>/dev/null || python3 -m pip install -q pytest numpy h5py matplotlib mpi4py
 	python3 -m pytest -q Tests/python
 
-test: test-swift test-c test-install test-python
+test: test-swift test-c test-mpi test-install test-python
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)
@@ -91,6 +113,14 @@ bench: $(OUT)/train_throughput $(OUT)/loader_throughput $(OUT)/parallel_ceiling
 	benchmarks/run_throughput.sh $(OUT)/train_throughput
 	$(OUT)/loader_throughput
 	@echo "1 -> 2 threads, a loop of independent multiply-adds (median, lowest, highest of 9): $$($(OUT)/parallel_ceiling 9)"
+
+# The data-parallel step's costs on two ranks: the all-reduce of the gradients and a rank's compute.
+$(OUT)/allreduce_time: benchmarks/allreduce_time.c include/superconv.h build deps-mpi
+	@mkdir -p $(OUT)
+	mpicc $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+bench-mpi: $(OUT)/allreduce_time
+	$(MPI_AS_ROOT) mpirun --oversubscribe -np 2 $(OUT)/allreduce_time 64 11 20 56 110
 
 # Installs the library (with its SONAME links), the header and superconv.pc under PREFIX.
 PREFIX ?= /usr/local

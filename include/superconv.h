@@ -395,6 +395,14 @@ void sc_dataset_destroy(sc_dataset *d);
      mean=auto          normalize=channel: given per-channel means as a comma list
                         (e.g. 0.4914,0.4822,0.4465) instead of computed ones
      std=auto           normalize=channel: given per-channel standard deviations
+     shard=0/1          RANK/WORLD, for data-parallel training: every rank's loader shuffles
+                        alike (same seed) and takes every WORLD-th sample of the epoch's order,
+                        from place RANK on; so the WORLD ranks together see every sample once
+                        an epoch. When WORLD does not divide the samples, the order is padded
+                        with its own first samples (as PyTorch's DistributedSampler), so every
+                        rank has ceil(samples / WORLD) of them and as many batches. Subsets,
+                        hold-outs and normalisation statistics are those of the whole selection,
+                        the same on every rank; augmentation draws differ by rank
    Every batch depends only on the spec, the epoch and its place in it, never on timing.
    Errors: SC_ERR_INVALID_ARGUMENT (d, spec, a subset or hold-out larger than the data). */
 sc_status sc_loader_create(const sc_dataset *d, const char *spec, sc_loader **out);
@@ -422,7 +430,8 @@ sc_status sc_loader_next(sc_loader *l, float *x, int32_t *labels, int64_t capaci
 /* The normalised spec. Owned by the loader. */
 const char *sc_loader_spec(const sc_loader *l);
 
-/* The number of samples per epoch and of batches per epoch. Either output may be NULL. */
+/* The number of samples per epoch (of a shard: its part) and of batches per epoch. Either
+   output may be NULL. */
 sc_status sc_loader_info(const sc_loader *l, int64_t *samples, int64_t *batches);
 
 /* Stops the loader's thread (waiting for it) and releases the loader, also mid-epoch. NULL and
@@ -506,10 +515,101 @@ sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
    If the loss, any gradient or any BatchNorm's batch statistics (activations overflowing float) is
    NaN or infinite, returns SC_ERR_NONFINITE and changes nothing:
    weights, running statistics, optimizer state, random state and iteration stay as they were.
+   It is sc_trainer_compute_gradients then sc_trainer_apply_gradients, with the trainer's
+   all-reduce between them when one is set (sc_trainer_set_allreduce); an error of the
+   all-reduce is returned as it is, and nothing changes.
    Errors: SC_ERR_INVALID_ARGUMENT (NULL, n out of range, a label outside [0, classes)),
    SC_ERR_NONFINITE, SC_ERR_STATE (the model was destroyed). */
 sc_status sc_trainer_step(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
                           float *loss, int64_t *correct);
+
+/* THE OPEN STEP. sc_trainer_step is these three calls in a row, with the same bits:
+     sc_trainer_compute_gradients   forward in training mode, loss, backward; nothing applied
+     (the all-reduce, when one is set: see sc_trainer_set_allreduce)
+     sc_trainer_apply_gradients     finite check, weight decay, schedule, optimizer, BN
+                                    statistics commit, iteration + 1
+   so a host can read, exchange, change or replace the gradients in between, e.g. to average
+   them across processes or to take them to an optimizer of its own. */
+
+/* Forward in training mode (batch statistics, dropout), mean softmax cross-entropy and backward
+   on a batch of n samples (1 <= n <= 65536), as sc_trainer_step, with the gradients of the
+   batch's mean loss written to the trainer's flat gradient buffer (sc_trainer_gradients) and
+   nothing applied: weights, running statistics, optimizer state and iteration stay as they
+   were. The batch's BN statistics wait for sc_trainer_apply_gradients. Gradients computed
+   before and not applied are discarded, unless the call fails on its arguments (NULL, n,
+   labels); a failure later (a non-finite loss) leaves none pending. Writes the batch's mean
+   loss and number correct; either output may be NULL.
+   Dropout draws count only once applied: computing again without applying draws the same masks.
+   Errors: as sc_trainer_step (SC_ERR_NONFINITE for a non-finite loss: nothing changes and no
+   gradients are pending). Not thread-safe with other calls on t or its model. */
+sc_status sc_trainer_compute_gradients(sc_trainer *t, const float *x, const int32_t *labels, int64_t n,
+                                       float *loss, int64_t *correct);
+
+/* The trainer's flat gradient buffer: *data points to *len floats, the gradients of every
+   trainable tensor one after another, in the model's named-tensor order (sc_model_param_info)
+   with the running statistics skipped, each in its own layout (OIHW, [out, in], per channel).
+   For depth=20 variant=caffe: conv1.weight (16x3x3x3), conv1.bias, bn1.weight, bn1.bias,
+   layer1.0.conv1.weight, layer1.0.conv1.bias, layer1.0.bn1.weight, ... fc.weight, fc.bias.
+   The buffer is owned by the trainer; the pointer stays the same for the trainer's life (it is
+   valid until sc_trainer_destroy). Its contents are those of the last
+   sc_trainer_compute_gradients or step (after a step with an all-reduce: the mean across
+   ranks); the host may change them before sc_trainer_apply_gradients, which applies what the
+   buffer then holds. Other calls on t that train (step, train_epoch, range_test) overwrite it.
+   Errors: SC_ERR_INVALID_ARGUMENT (t, data or len NULL), SC_ERR_STATE (the model was destroyed). */
+sc_status sc_trainer_gradients(sc_trainer *t, float **data, int64_t *len);
+
+/* Applies the gradient buffer as it stands to the weights: the finite check of every gradient
+   and of the batch's BN statistics, weight decay, the learning rate and momentum of the schedule
+   at the current iteration, gradient clipping (clip=), the optimizer's update, the BN running
+   statistics of the computing batch folded in, iteration + 1; then an attached estimator and a
+   run recorder observe the step as they would sc_trainer_step's.
+   A refused apply changes nothing: weights, running statistics, optimizer state, iteration and
+   the pending gradients stay, so the host may repair the buffer and apply again, or compute anew.
+   Errors: SC_ERR_STATE (no gradients computed since the last apply or step; or the model ran
+   another forward pass since, e.g. sc_trainer_evaluate or sc_model_forward, whose BN statistics
+   replaced the batch's: compute again), SC_ERR_NONFINITE (a gradient, the batch statistics or
+   the schedule's values are NaN or infinite; the message names the tensor),
+   SC_ERR_INVALID_ARGUMENT (t). */
+sc_status sc_trainer_apply_gradients(sc_trainer *t);
+
+/* A host's all-reduce: sum the len floats at data, in place, across all ranks (every rank
+   passes its own buffer of the same length, and afterwards every rank holds the same sums),
+   then return SC_OK; any other status fails the call that invoked it with that status.
+   `user` is the pointer given to sc_trainer_set_allreduce. Called on the thread that called
+   into the library; it must not call functions on the same trainer. */
+typedef sc_status (*sc_allreduce_fn)(float *data, int64_t len, void *user);
+
+/* Makes the trainer data-parallel among world_size ranks (1 <= world_size <= 1048576), each a
+   process (or thread) with its own model and trainer created from the same specs and seed:
+   sc_trainer_step, and so sc_trainer_train_epoch and sc_trainer_range_test, call fn on the flat
+   gradient buffer between backward and update, then divide every sum by world_size and apply
+   the mean. Every rank must therefore take its steps at the same points, with batches of the
+   same size (a loader's shard= key gives each rank its part of the data). Weights stay
+   identical on all ranks as long as fn gives every rank the same bits (MPI_Allreduce with
+   MPI_SUM does for 2 ranks; the MPI standard advises but does not require it for more).
+   Batch normalisation in training uses each rank's own batch, as Caffe's multi-GPU training
+   did (no synchronised statistics); the running statistics differ by rank until averaged:
+   sc_trainer_train_epoch averages them at the end of each epoch, and a host that steps itself
+   calls sc_trainer_average_statistics before evaluating or saving a checkpoint.
+   If a rank's computation fails (bad labels, non-finite loss) inside sc_trainer_step, or its
+   batch's BN statistics overflow, that rank still calls fn once, with NaN gradients, so the
+   other ranks refuse the step with SC_ERR_NONFINITE instead of waiting or applying it alone; all
+   ranks then return an error and nothing is applied anywhere. (An argument refused before any computation, e.g. x NULL, calls nothing.)
+   sc_trainer_compute_gradients and sc_trainer_apply_gradients never call fn: a host that calls
+   them exchanges the buffer itself. sc_trainer_interrupt stops one rank only, after a step the
+   others may not stop at: in a data-parallel job, end the job instead (mpirun does on Ctrl-C)
+   and resume it from its last checkpoint. fn NULL removes the hook (world_size is then ignored).
+   The function pointer and user are kept until replaced; the host keeps user valid.
+   Errors: SC_ERR_INVALID_ARGUMENT (t, world_size out of range). */
+sc_status sc_trainer_set_allreduce(sc_trainer *t, sc_allreduce_fn fn, void *user, int world_size);
+
+/* Replaces every BN running mean and variance by its mean across ranks, through the trainer's
+   all-reduce (one call of fn on all of them, in named-tensor order); a collective call: every
+   rank calls it at the same point. Without an all-reduce it does nothing. Caffe's weights s are
+   not exchanged: all ranks take the same number of steps, so theirs are equal.
+   Errors: the all-reduce's status (nothing changes), SC_ERR_NONFINITE (the mean is not
+   finite: nothing changes), SC_ERR_INVALID_ARGUMENT (t). */
+sc_status sc_trainer_average_statistics(sc_trainer *t);
 
 /* Mean loss and number correct over n samples in inference mode, processed eval_batch samples
    at a time; no parameter, statistic or counter changes. Either output may be NULL.
@@ -520,7 +620,9 @@ sc_status sc_trainer_evaluate(sc_trainer *t, const float *x, const int32_t *labe
 /* Trains on batches of l until the end of the loader's current epoch, with the trainer's
    schedule per iteration; writes the epoch's mean training loss and accuracy (over the
    batches this call trained on). A refused step (SC_ERR_NONFINITE) ends the call; the loader
-   then stands where the epoch was interrupted.
+   then stands where the epoch was interrupted. With an all-reduce set (sc_trainer_set_allreduce),
+   every step exchanges its gradients, and at the end of the epoch the BN running statistics are
+   averaged across the ranks (sc_trainer_average_statistics).
    Errors: as sc_trainer_step; SC_ERR_SHAPE when the samples do not fit the model;
    SC_INTERRUPTED (see sc_trainer_interrupt). */
 sc_status sc_trainer_train_epoch(sc_trainer *t, sc_loader *l, float *mean_loss, double *accuracy);
@@ -608,6 +710,8 @@ void sc_trainer_destroy(sc_trainer *t);
    (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
    attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
    of the same spec (over the same data) starts at the batch the saved run would have taken next;
+   the shard's rank in its spec does not count, so that a checkpoint saved by rank 0 of a
+   data-parallel job (shard=0/WORLD) resumes every rank at the same place;
    a normalising loader's statistics are saved as "normalization/mean" and
    "normalization/inverse_std" (see sc_loader_load_normalization).
    Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),

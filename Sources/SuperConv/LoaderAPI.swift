@@ -38,7 +38,7 @@ public func sc_loader_info(_ l: OpaquePointer?, _ samples: UnsafeMutablePointer<
                            _ batches: UnsafeMutablePointer<Int64>?) -> Int32 {
     exported("sc_loader_info") {
         let loader = try resolveLoader(l).loader
-        samples?.pointee = Int64(loader.indices.count)
+        samples?.pointee = Int64(loader.samplesPerEpoch)
         batches?.pointee = Int64(loader.batchesPerEpoch)
     }
 }

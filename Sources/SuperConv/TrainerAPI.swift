@@ -3,6 +3,9 @@ import SuperConvCore
 /// The host's progress callback: iteration, learning rate, batch loss and accuracy.
 public typealias ProgressCallback = @convention(c) (UnsafeMutableRawPointer?, Int64, Float, Float, Float) -> Void
 
+/// The host's all-reduce: sums `len` floats in place across ranks, returns an sc_status.
+public typealias AllReduceFunction = @convention(c) (UnsafeMutablePointer<Float>?, Int64, UnsafeMutableRawPointer?) -> Int32
+
 final class TrainerHandle: HandleObject, SpecifiedHandle {
     let trainer: Trainer
     /// Kept alive by the trainer so that a model destroyed first cannot be dereferenced.
@@ -66,15 +69,74 @@ private func report(_ outcome: Trainer.Outcome, _ loss: UnsafeMutablePointer<Flo
     correct?.pointee = Int64(outcome.correct)
 }
 
+/// sc_trainer_step and sc_trainer_compute_gradients: a training batch's checks, then `body`.
+private func trainingBatch(_ function: StaticString, _ t: OpaquePointer?, _ x: UnsafePointer<Float>?,
+                           _ labels: UnsafePointer<Int32>?, _ n: Int64, _ loss: UnsafeMutablePointer<Float>?,
+                           _ correct: UnsafeMutablePointer<Int64>?,
+                           _ body: (Trainer, UnsafePointer<Float>, UnsafePointer<Int32>, Int) throws -> Trainer.Outcome) -> Int32 {
+    exported(function) {
+        let trainer = try resolveTrainer(t).usable()
+        let (x, labels, n) = try batchArguments(x, labels, n, maximum: ResNet.maximumBatch)
+        report(try body(trainer, x, labels, n), loss, correct)
+    }
+}
+
 @_cdecl("sc_trainer_step")
 public func sc_trainer_step(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
                             _ n: Int64, _ loss: UnsafeMutablePointer<Float>?,
                             _ correct: UnsafeMutablePointer<Int64>?) -> Int32 {
-    exported("sc_trainer_step") {
-        let trainer = try resolveTrainer(t).usable()
-        let (x, labels, n) = try batchArguments(x, labels, n, maximum: ResNet.maximumBatch)
-        report(try trainer.step(x, labels: labels, count: n), loss, correct)
+    trainingBatch("sc_trainer_step", t, x, labels, n, loss, correct) { try $0.step($1, labels: $2, count: $3) }
+}
+
+@_cdecl("sc_trainer_compute_gradients")
+public func sc_trainer_compute_gradients(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ labels: UnsafePointer<Int32>?,
+                                         _ n: Int64, _ loss: UnsafeMutablePointer<Float>?,
+                                         _ correct: UnsafeMutablePointer<Int64>?) -> Int32 {
+    trainingBatch("sc_trainer_compute_gradients", t, x, labels, n, loss, correct) {
+        try $0.computeGradients($1, labels: $2, count: $3)
     }
+}
+
+@_cdecl("sc_trainer_gradients")
+public func sc_trainer_gradients(_ t: OpaquePointer?, _ data: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?,
+                                 _ len: UnsafeMutablePointer<Int64>?) -> Int32 {
+    exported("sc_trainer_gradients") {
+        let trainer = try resolveTrainer(t).usable()
+        let data = try required(data, "data"), len = try required(len, "len")
+        data.pointee = trainer.gradients.data
+        len.pointee = Int64(trainer.gradients.count)
+    }
+}
+
+@_cdecl("sc_trainer_apply_gradients")
+public func sc_trainer_apply_gradients(_ t: OpaquePointer?) -> Int32 {
+    exported("sc_trainer_apply_gradients") {
+        _ = try resolveTrainer(t).usable().applyGradients()
+    }
+}
+
+@_cdecl("sc_trainer_set_allreduce")
+public func sc_trainer_set_allreduce(_ t: OpaquePointer?, _ function: AllReduceFunction?, _ user: UnsafeMutableRawPointer?,
+                                     _ worldSize: Int32) -> Int32 {
+    exported("sc_trainer_set_allreduce") {
+        let trainer = try resolveTrainer(t).usable()
+        guard let function else {
+            try trainer.setAllReduce(nil, worldSize: 1)
+            return
+        }
+        try trainer.setAllReduce({ data, count in
+            let status = function(data, Int64(count), user)
+            guard status != Status.ok.rawValue else { return }
+            let name = Status(rawValue: status)?.name ?? "\(status)"
+            throw SuperConvError(Status(rawValue: status) ?? .state,
+                                 "the all-reduce function returned \(name); the step was not applied")
+        }, worldSize: Int(worldSize))
+    }
+}
+
+@_cdecl("sc_trainer_average_statistics")
+public func sc_trainer_average_statistics(_ t: OpaquePointer?) -> Int32 {
+    exported("sc_trainer_average_statistics") { try resolveTrainer(t).usable().averageStatistics() }
 }
 
 @_cdecl("sc_trainer_evaluate")

@@ -110,31 +110,33 @@ struct LoaderOptions: ParsableArguments {
     @Option(help: keyHelp(schema, "std")) var std: String?
 
     /// The training loader's spec; `part` selects the held-out part when --holdout is given.
-    func spec(part: String = "train") -> String {
+    /// `shard`: "RANK/WORLD" in a distributed run (each rank's part of every epoch), else nil.
+    func spec(part: String = "train", shard: String? = nil) -> String {
         specText([("batch", batch), ("shuffle", shuffle), ("seed", dataSeed), ("drop_last", dropLast), ("augment", augment),
               ("normalize", normalize), ("subset", subset), ("subset_mode", subsetMode), ("holdout", holdout),
-              ("part", holdout == nil ? nil : part), ("prefetch", prefetch), ("mean", mean), ("std", std)])
+              ("part", holdout == nil ? nil : part), ("prefetch", prefetch), ("mean", mean), ("std", std), ("shard", shard)])
     }
 
     /// An evaluation loader over `dataset`: every sample once, in order, unaugmented, normalised
-    /// with `training`'s statistics.
-    func evaluationLoader(_ dataset: Dataset, like training: Loader) throws -> Loader {
-        let loader = try Loader(dataset, spec: specText([("batch", 500), ("shuffle", 0), ("normalize", normalize)]))
+    /// with `training`'s statistics (in a distributed run, this rank's shard of them).
+    func evaluationLoader(_ dataset: Dataset, like training: Loader, shard: String? = nil) throws -> Loader {
+        let loader = try Loader(dataset, spec: specText([("batch", 500), ("shuffle", 0), ("normalize", normalize),
+                                                         ("shard", shard)]))
         try check(sc_loader_copy_normalization(loader.handle, training.handle))
         return loader
     }
 
     /// The training loader and the evaluation loader: the held-out part of the training data
     /// with --holdout, else the test split.
-    func loaders(_ data: DataOptions) throws -> (train: Loader, eval: Loader) {
+    func loaders(_ data: DataOptions, shard: String? = nil) throws -> (train: Loader, eval: Loader) {
         let trainSet = try data.open(split: "train")
-        let train = try Loader(trainSet, spec: spec())
+        let train = try Loader(trainSet, spec: spec(shard: shard))
         if holdout != nil {
-            let held = try Loader(trainSet, spec: spec(part: "holdout").replacingShuffle())
+            let held = try Loader(trainSet, spec: spec(part: "holdout", shard: shard).replacingShuffle())
             try check(sc_loader_copy_normalization(held.handle, train.handle))
             return (train, held)
         }
-        return (train, try evaluationLoader(try data.open(split: "test"), like: train))
+        return (train, try evaluationLoader(try data.open(split: "test"), like: train, shard: shard))
     }
 }
 

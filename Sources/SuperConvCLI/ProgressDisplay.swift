@@ -3,7 +3,8 @@ import Glibc
 /// Progress on stderr: on a terminal a live bar redrawn in place (at most 10 times a second),
 /// otherwise a plain line every `every` steps, so that logs stay readable.
 final class ProgressDisplay {
-    enum Style { case bar, lines, none }
+    /// none: summaries only; off: nothing at all (the ranks other than 0 of a distributed run).
+    enum Style { case bar, lines, none, off }
 
     let style: Style
     let every: Int
@@ -37,7 +38,7 @@ final class ProgressDisplay {
     func step(iteration: Int, lr: Float, loss: Float, accuracy: Float) {
         done += 1
         switch style {
-        case .none:
+        case .none, .off:
             return
         case .lines:
             if done % every == 0 || done == total {
@@ -64,6 +65,7 @@ final class ProgressDisplay {
 
     /// A line that is not progress (a summary), printed between bars.
     func note(_ text: String) {
+        guard style != .off else { return }
         end()
         Self.write(text + "\n")
     }

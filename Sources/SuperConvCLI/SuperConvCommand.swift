@@ -22,16 +22,24 @@ struct SuperConvCommand: ParsableCommand {
 
 /// Runs a command's body with Ctrl-C watched, turning failures into one line on stderr and
 /// the exit code of their class.
-func runCommand(_ common: CommonOptions, _ body: () throws -> Void) throws {
-    InterruptWatcher.install()
+func runCommand(_ common: CommonOptions, catchingSignals: Bool = true, _ body: () throws -> Void) throws {
+    if catchingSignals { InterruptWatcher.install() }
     do {
         try common.apply()
         try body()
-    } catch let error as LibraryError {
-        ProgressDisplay.write("Error: \(error.message)\n")
-        throw ExitCode(error.exitCode)
-    } catch let error as CommandFailure {
-        ProgressDisplay.write("Error: \(error.description)\n")
-        throw ExitCode(error.exitCode)
+    } catch {
+        guard let (message, code) = failure(error) else { throw error }
+        ProgressDisplay.write("Error: \(message)\n")
+        throw ExitCode(code)
+    }
+}
+
+/// The message and exit code of a failure the commands report themselves (nil: another error,
+/// left to ArgumentParser).
+func failure(_ error: Error) -> (message: String, code: Int32)? {
+    switch error {
+    case let error as LibraryError: return (error.message, error.exitCode)
+    case let error as CommandFailure: return (error.description, error.exitCode)
+    default: return nil
     }
 }

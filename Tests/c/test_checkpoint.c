@@ -170,6 +170,43 @@ static void resume_with_loader(void) {
   sc_dataset_destroy(d);
 }
 
+static sc_trainer *to_interrupt;
+static void interrupt_at_2(void *user, int64_t iteration, float lr, float loss, float accuracy) {
+  (void)user; (void)lr; (void)loss; (void)accuracy;
+  if (iteration == 2) sc_trainer_interrupt(to_interrupt);
+}
+
+/* A data-parallel job's checkpoint, saved by rank 0 mid-epoch, resumes rank 1 too: its loader
+   (shard=1/2) continues at the saved batch, and finishes the epoch in the steps left. */
+static void resume_shard(void) {
+  char ckpt[512];
+  path(ckpt, "shard.h5");
+  sc_dataset *d = NULL;
+  CHECK_OK(sc_dataset_from_memory(v1_x, v1_y, N, "3x8x8", &d));
+  sc_model *m = NULL, *m1 = NULL;
+  sc_trainer *t = NULL, *t1 = NULL;
+  sc_loader *l0 = NULL, *l1 = NULL;
+  int64_t batches = 0, iteration = 0;
+  make(&m, &t);
+  CHECK_OK(sc_loader_create(d, "batch=2 seed=3 shard=0/2", &l0));
+  CHECK_OK(sc_loader_info(l0, NULL, &batches));
+  to_interrupt = t;
+  CHECK_OK(sc_trainer_set_progress(t, interrupt_at_2, NULL));
+  CHECK_FAILS(sc_trainer_train_epoch(t, l0, NULL, NULL), SC_INTERRUPTED, "interrupted");
+  CHECK_OK(sc_checkpoint_save(t, ckpt));
+  make(&m1, &t1);
+  CHECK_OK(sc_checkpoint_load(t1, ckpt));
+  CHECK_OK(sc_loader_create(d, "batch=2 seed=3 shard=1/2", &l1));
+  CHECK_OK(sc_trainer_train_epoch(t1, l1, NULL, NULL));
+  CHECK_OK(sc_trainer_iteration(t1, &iteration));
+  CHECK(batches == 4 && iteration == batches, "rank 1 resumed at iteration 2 and ended its epoch at %lld, expected %lld",
+        (long long)iteration, (long long)batches);
+  sc_loader_destroy(l0); sc_loader_destroy(l1);
+  sc_trainer_destroy(t); sc_trainer_destroy(t1);
+  sc_model_destroy(m); sc_model_destroy(m1);
+  sc_dataset_destroy(d);
+}
+
 /* A version-1 checkpoint (positional counters), committed with the transcript of what its run
    did after the save (Tests/fixtures/make_checkpoint_v1.c): loaded by this library into a fresh
    run, it holds the same tensors and counters, and it continues bit-identically. The transcript's
@@ -352,6 +389,7 @@ int main(int argc, char **argv) {
   mkdir(dir, 0755);
   resume(argv[0]);
   resume_with_loader();
+  resume_shard();
   version_1_fixture();
   faults();
   char command[600];

@@ -1,6 +1,7 @@
 /* Specification of the data layer through the C ABI, on the real Fashion-MNIST files of
    Debian's dataset-fashion-mnist: a he-a ResNet-8 trained one epoch on a stratified 5,000-image
-   subset reaches at least 70% on 1,000 test images; and the error paths. */
+   subset reaches at least 70% on 1,000 test images; a sharded loader's ranks share every epoch;
+   and the error paths. */
 #include <math.h>
 #include <stdlib.h>
 #include "check.h"
@@ -116,7 +117,76 @@ static void errors(void) {
   sc_dataset_destroy(d);
 }
 
+/* One epoch of a loader as the labels it returns (here each sample's label is its index). */
+static int64_t read_epoch(sc_loader *l, int32_t *out, int64_t *batches) {
+  float x[8 * 16];
+  int32_t labels[8];
+  int64_t total = 0, n = 0;
+  int32_t done = 0;
+  *batches = 0;
+  while (!done && sc_loader_next(l, x, labels, 8, &n, &done) == SC_OK) {
+    memcpy(out + total, labels, sizeof(int32_t) * n);
+    total += n;
+    ++*batches;
+  }
+  return total;
+}
+
+/* shard=RANK/2: both ranks shuffle alike and take alternate places of the epoch's order, so
+   together they see every sample exactly once an epoch, in as many batches each; when 2 does
+   not divide the samples, the order is padded with its first sample. */
+static void shards(void) {
+  for (int count = 100; count <= 101; count++) {
+    float x[101 * 16];
+    int32_t ids[101];
+    for (int i = 0; i < count; i++) {
+      ids[i] = i;
+      for (int p = 0; p < 16; p++) x[i * 16 + p] = (float)i;
+    }
+    sc_dataset *d = NULL;
+    CHECK_OK(sc_dataset_from_memory(x, ids, count, "1x4x4", &d));
+    sc_loader *whole = NULL, *rank[2] = {NULL, NULL};
+    CHECK_OK(sc_loader_create(d, "batch=8 seed=5", &whole));
+    CHECK_OK(sc_loader_create(d, "batch=8 seed=5 shard=0/2", &rank[0]));
+    CHECK_OK(sc_loader_create(d, "batch=8 seed=5 shard=1/2", &rank[1]));
+    int64_t samples = -1, batches[2] = {-1, -1}, order_batches;
+    CHECK_OK(sc_loader_info(rank[1], &samples, NULL));
+    CHECK(samples == (count + 1) / 2, "a shard of %d samples reports %lld", count, (long long)samples);
+    for (int epoch = 0; epoch < 2; epoch++) {
+      int32_t order[101], got[2][51];
+      int64_t n_order = read_epoch(whole, order, &order_batches);
+      int64_t n0 = read_epoch(rank[0], got[0], &batches[0]);
+      int64_t n1 = read_epoch(rank[1], got[1], &batches[1]);
+      CHECK(n0 == (count + 1) / 2 && n1 == n0 && batches[0] == batches[1],
+            "%d samples, epoch %d: the ranks read %lld and %lld samples in %lld and %lld batches", count, epoch,
+            (long long)n0, (long long)n1, (long long)batches[0], (long long)batches[1]);
+      int seen[101] = {0}, alternate = 1;
+      for (int r = 0; r < 2; r++) {
+        for (int64_t k = 0; k < n0; k++) {
+          seen[got[r][k]]++;
+          alternate &= got[r][k] == order[(2 * k + r) % n_order];
+        }
+      }
+      int once = 1;
+      for (int i = 0; i < count; i++) once &= seen[i] == (i == order[0] && count % 2 ? 2 : 1);
+      CHECK(once, "%d samples, epoch %d: the two ranks do not cover the epoch exactly once (plus the padding)",
+            count, epoch);
+      CHECK(alternate, "%d samples, epoch %d: the ranks do not take alternate places of the common order", count, epoch);
+    }
+    CHECK(order_batches > batches[0], "a shard has as many batches as the whole epoch");
+    sc_loader_destroy(whole);
+    sc_loader_destroy(rank[0]);
+    sc_loader_destroy(rank[1]);
+    sc_loader *bad = NULL;
+    CHECK_FAILS(sc_loader_create(d, "shard=2/2", &bad), SC_ERR_INVALID_ARGUMENT, "shard");
+    CHECK_FAILS(sc_loader_create(d, "shard=1", &bad), SC_ERR_INVALID_ARGUMENT, "shard");
+    CHECK_FAILS(sc_loader_create(d, "shard=0/200", &bad), SC_ERR_INVALID_ARGUMENT, "shared among 200");
+    sc_dataset_destroy(d);
+  }
+}
+
 int main(void) {
+  shards();
   integration();
   errors();
   return check_summary("test_data");

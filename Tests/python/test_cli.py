@@ -156,3 +156,31 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_identically(data, tmp_path):
         for column in ("iteration", "lr", "loss", "accuracy"):
             np.testing.assert_array_equal(a["iterations/" + column][()], b["iterations/" + column][()])
         np.testing.assert_array_equal(a["evaluations/accuracy"][-1], b["evaluations/accuracy"][-1])
+
+
+def test_distributed_training_under_mpirun(data, tmp_path):
+    """mpirun -np 2 superconv train --distributed: one run, reported and written by rank 0 alone,
+    with the shards' batches (96 samples / 2 ranks / 16 = 3 per epoch); a rank's failure ends the
+    job with the failure's exit code and the rank's message. Neither the command nor the library
+    links MPI (it is loaded only for --distributed), so both run where none is installed."""
+    library = ROOT / ".build" / "release" / "libsuperconv.so"
+    for binary in (CLI, library):
+        assert "libmpi" not in subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    if subprocess.run(["which", "mpirun"], capture_output=True).returncode != 0:
+        pytest.skip("mpirun is not installed (make test installs openmpi-bin)")
+    mpirun = ["mpirun", "--oversubscribe", "-np", "2", CLI]
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    result = subprocess.run([*mpirun, "train", "--distributed", *data, *TINY, "--threads", "1", "--epochs", "2",
+                             "--max-lr", "0.3", "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("final test accuracy") == 1, result.stdout
+    assert result.stderr.count("on each of 2 MPI ranks") == 1 and result.stderr.count("epoch 2/2 iteration 6:") == 1, \
+        result.stderr
+    with h5py.File(tmp_path / "run" / "run.h5", "r") as f:
+        assert list(f["iterations/iteration"][()]) == list(range(1, 7))
+    failed = subprocess.run([*mpirun, "train", "--distributed", *data, *TINY, "--out", str(tmp_path / "failed"),
+                             "--resume", str(tmp_path / "missing.h5")], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert failed.returncode == 74, failed.stdout + failed.stderr
+    assert "of 2: Error: sc_checkpoint_load: cannot open" in failed.stderr, failed.stderr

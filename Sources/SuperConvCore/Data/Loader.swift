@@ -16,9 +16,12 @@ public final class Loader: @unchecked Sendable {
     public private(set) var mean: [Float] = []
     public private(set) var inverseStd: [Float] = []
 
+    /// Samples per epoch: the selection's, or a shard's part of it.
+    public let samplesPerEpoch: Int
+
     public var batchesPerEpoch: Int {
-        configuration.dropLast ? indices.count / configuration.batch
-            : (indices.count + configuration.batch - 1) / configuration.batch
+        configuration.dropLast ? samplesPerEpoch / configuration.batch
+            : (samplesPerEpoch + configuration.batch - 1) / configuration.batch
     }
 
     /// A prepared batch. Slots are handed between the producer and the consumer under the
@@ -61,10 +64,15 @@ public final class Loader: @unchecked Sendable {
         self.dataset = dataset
         self.configuration = configuration
         let indices = try SampleSelection.indices(dataset, configuration)
-        guard configuration.dropLast ? indices.count >= configuration.batch : !indices.isEmpty else {
-            throw SuperConvError.invalidArgument("loader: \(indices.count) samples make no batch of \(configuration.batch)")
-        }
         self.indices = indices
+        guard indices.count >= configuration.shardCount else {
+            throw SuperConvError.invalidArgument("loader: \(indices.count) samples cannot be shared among \(configuration.shardCount) ranks")
+        }
+        let samples = (indices.count + configuration.shardCount - 1) / configuration.shardCount
+        guard configuration.dropLast ? samples >= configuration.batch : samples > 0 else {
+            throw SuperConvError.invalidArgument("loader: \(samples) samples make no batch of \(configuration.batch)")
+        }
+        samplesPerEpoch = samples
         slots = try (0..<configuration.prefetch).map { _ in
             try Slot(batch: configuration.batch, sampleSize: dataset.sampleSize)
         }
@@ -225,14 +233,21 @@ public final class Loader: @unchecked Sendable {
         }
     }
 
-    /// The order of an epoch: data order, or a permutation seeded by (seed, epoch).
+    /// The order of an epoch: data order, or a permutation seeded by (seed, epoch); of a shard,
+    /// every shardCount-th place of it from shardRank on. As PyTorch's DistributedSampler, the
+    /// order is first padded with its own beginning to a multiple of shardCount, so that every
+    /// shard has as many samples (and ranks as many batches); the padding repeats samples only
+    /// when shardCount does not divide the selection.
     func epochOrder(_ epoch: Int) -> [Int] {
         var order = indices
         if configuration.shuffle {
             var rng = RandomGenerator(seed: configuration.seed &+ 0x9E37_79B9 &* UInt64(epoch + 1))
             shuffleInPlace(&order, &rng)
         }
-        return order
+        let world = configuration.shardCount
+        guard world > 1 else { return order }
+        order += order.prefix(samplesPerEpoch * world - order.count)
+        return stride(from: configuration.shardRank, to: order.count, by: world).map { order[$0] }
     }
 
     func fill(_ slot: Slot, epoch: Int, batch: Int) {
@@ -241,7 +256,7 @@ public final class Loader: @unchecked Sendable {
             orderEpoch = epoch
         }
         let first = batch * configuration.batch
-        let count = min(configuration.batch, indices.count - first)
+        let count = min(configuration.batch, samplesPerEpoch - first)
         let size = dataset.sampleSize
         slot.count = count
         slot.epoch = epoch
@@ -249,8 +264,10 @@ public final class Loader: @unchecked Sendable {
         for i in 0..<count {
             let sample = order[first + i]
             slot.labels[i] = dataset.labels[sample]
-            // Augmentation draws depend on (seed, epoch, position) only.
-            var rng = RandomGenerator(seed: configuration.seed ^ (UInt64(epoch) << 32 | UInt64(first + i)) &* 0xD1B5_4A32_D192_ED03)
+            // Augmentation draws depend on (seed, epoch, place in the whole epoch's order) only,
+            // so ranks draw differently.
+            let place = (first + i) * configuration.shardCount + configuration.shardRank
+            var rng = RandomGenerator(seed: configuration.seed ^ (UInt64(epoch) << 32 | UInt64(place)) &* 0xD1B5_4A32_D192_ED03)
             prepare(sample, into: slot.x.data + i * size, scratch: &scratch, rng: &rng)
         }
     }

@@ -23,6 +23,8 @@ public struct LoaderConfiguration: Sendable {
     public let prefetch: Int
     /// Given per-channel statistics for normalize=channel (empty: computed).
     public let givenMean: [Float], givenStd: [Float]
+    /// This loader's part of every epoch: rank `shardRank` of `shardCount` (data-parallel training).
+    public let shardRank: Int, shardCount: Int
     public let spec: Spec
 
     public static let schema = SpecSchema(subject: "loader", keys: [
@@ -43,6 +45,8 @@ public struct LoaderConfiguration: Sendable {
         .init("mean", "auto", "normalize=channel: per-channel means as a comma list (e.g. 0.4914,0.4822,0.4465), "
               + "or auto (computed)"),
         .init("std", "auto", "normalize=channel: per-channel standard deviations as a comma list, or auto (computed)"),
+        .init("shard", "0/1", "RANK/WORLD: this rank's part of every epoch; all ranks shuffle alike (same seed) and "
+              + "take every WORLD-th sample of the order from their own, so together they see each sample once"),
     ])
 
     public init(spec text: String) throws {
@@ -88,6 +92,20 @@ public struct LoaderConfiguration: Sendable {
         guard givenMean.count == givenStd.count, givenMean.isEmpty || normalization == .channel else {
             throw spec.invalid("mean", "mean and std go together, with normalize=channel")
         }
+        let shard = spec.string("shard").split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+        guard shard.count == 2, let rank = shard[0], let world = shard[1], (1...(1 << 20)).contains(world),
+              (0..<world).contains(rank) else {
+            throw spec.invalid("shard", "expected RANK/WORLD with 0 <= RANK < WORLD <= \(1 << 20)")
+        }
+        (shardRank, shardCount) = (rank, world)
         self.spec = spec
+    }
+
+    /// The spec with the shard's rank left out: the ranks of one job stand at the same place
+    /// in their epochs, so a position saved by any rank resumes every rank.
+    public var positionSpec: String {
+        var general = spec
+        general.canonicalize("shard", "*/\(shardCount)")
+        return general.normalized
     }
 }

@@ -145,8 +145,13 @@ public final class ResNet {
         return input
     }
 
+    /// How many forward passes have begun: a trainer's computed gradients belong to the BN
+    /// statistics of one of them, which the next overwrites.
+    public private(set) var forwardPasses = 0
+
     /// Logits [N, classes] for an input [N, C, H, W] already in the model's input tensor.
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        forwardPasses &+= 1
         var h = try profiler.forward(stemSlot) { try stem.forward(x, mode: mode) }
         for block in blocks { h = try block.forward(h, mode: mode) }
         h = try profiler.forward(headSlots[0]) { try pool.forward(h, mode: mode) }

@@ -16,11 +16,6 @@ public struct ParameterSlot {
         self.learningRateMultiplier = learningRateMultiplier
         self.decayMultiplier = decayMultiplier
     }
-
-    public init(_ p: Parameter) {
-        self.init(value: p.value.data, gradient: p.gradient!.data, count: p.value.count,
-                  learningRateMultiplier: p.learningRateMultiplier, decayMultiplier: p.decayMultiplier)
-    }
 }
 
 /// The hyper-parameters a schedule sets for one iteration.

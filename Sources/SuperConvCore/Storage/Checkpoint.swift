@@ -66,7 +66,7 @@ public enum Checkpoint {
         for (i, tensor) in trainer.optimizer.state.enumerated() {
             try file.write("optimizer/\(i)", floats: tensor.data, shape: [tensor.count])
         }
-        let rng = trainer.model.random.generator.state
+        let rng = trainer.committedGenerator.state
         try file.group("trainer")
         try file.write("trainer/iteration", integer: Int64(trainer.iteration))
         try file.write("trainer/optimizer_steps", integer: Int64(trainer.optimizer.steps))

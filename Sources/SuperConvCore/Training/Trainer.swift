@@ -31,8 +31,21 @@ public final class Trainer {
     /// Batch buffers for training from a loader, grown to the largest batch.
     var batchX: Tensor
     var batchLabels: LabelBuffer
-    private let trainable: [Parameter]
+    let trainable: [Parameter]
+    /// The trainable parameters' gradients, one after another in the model's parameter order:
+    /// what the optimizer reads and a host may read, exchange or change between computing and
+    /// applying them.
+    public let gradients: Tensor
+    /// The optimizer's view: each parameter's values with its stretch of `gradients`.
     private let slots: [ParameterSlot]
+    /// The last computation's results until they are applied or discarded.
+    var computed: ComputedGradients?
+    /// The host's all-reduce (sum in place across ranks) and the number of ranks; see
+    /// `DataParallel.swift`.
+    var allReduce: AllReduce?
+    public internal(set) var worldSize = 1
+    /// The BN running statistics gathered for averaging across ranks.
+    var statisticsBuffer: Tensor
     /// The profiler's slots for the trainer's own parts of a step.
     private let profileSlots: (zero: Int, loss: Int, check: Int, update: Int)
     /// Set from any thread by `requestInterrupt`, consumed by the next check in a long call.
@@ -41,8 +54,16 @@ public final class Trainer {
     public init(model: ResNet, configuration: TrainerConfiguration) throws {
         self.model = model
         self.configuration = configuration
-        trainable = model.parameters.filter(\.isTrainable)
-        slots = trainable.map(ParameterSlot.init)
+        let trainable = model.parameters.filter(\.isTrainable)
+        self.trainable = trainable
+        let gradients = try Tensor(Shape(trainable.reduce(0) { $0 + $1.value.count }))
+        self.gradients = gradients
+        var offset = 0
+        slots = trainable.map { p in
+            defer { offset += p.value.count }
+            return ParameterSlot(value: p.value.data, gradient: gradients.data + offset, count: p.value.count,
+                                 learningRateMultiplier: p.learningRateMultiplier, decayMultiplier: p.decayMultiplier)
+        }
         optimizer = try configuration.optimizer.makeOptimizer(counts: slots.map(\.count))
         schedule = FixedSchedule(learningRate: Double(configuration.learningRate), momentum: Double(configuration.momentum))
         loss = try SoftmaxCrossEntropy()
@@ -51,6 +72,7 @@ public final class Trainer {
                         profiler.slot("optimizer"))
         batchX = try Tensor(Shape(1))
         batchLabels = LabelBuffer.allocate(capacity: 1)
+        statisticsBuffer = try Tensor(Shape(1))
     }
 
     deinit { batchLabels.deallocate() }
@@ -81,13 +103,34 @@ public final class Trainer {
         }
     }
 
-    /// One update on a batch of `n` samples (NCHW floats) and their labels.
+    /// One update on a batch of `n` samples (NCHW floats) and their labels: the open step's
+    /// three parts in a row, so that a host that calls them itself gets the same bits. When
+    /// any part fails the step leaves no trace, the dropout generator included.
     public func step(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
-        try validateLabels(labels, count: n)
-        let hyper = schedule.values(at: iteration)
-        guard hyper.learningRate.isFinite, hyper.momentum.isFinite else {
-            throw SuperConvError.nonFinite("schedule gives lr \(hyper.learningRate), momentum \(hyper.momentum) at iteration \(iteration)")
+        do {
+            do {
+                _ = try computeGradients(x, labels: labels, count: n)
+            } catch {
+                // Peers wait in the exchange for this rank: it takes part with gradients that
+                // make every rank refuse the step, then reports its own error.
+                try? abandonExchange()
+                throw error
+            }
+            try exchangeGradients()
+            return try applyGradients()
+        } catch {
+            discardComputedGradients()
+            throw error
         }
+    }
+
+    /// Forward in training mode, loss and backward on a batch, with the gradients gathered into
+    /// the flat buffer `gradients`; nothing is applied. Gradients computed before and not
+    /// applied are discarded once the arguments are found good (the forward pass replaces
+    /// their BN statistics).
+    public func computeGradients(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
+        try validateLabels(labels, count: n)
+        discardComputedGradients()
         let batch = try model.loadInput(x, count: n)
         let rngBefore = model.random.generator
         let profiler = model.profiler
@@ -99,30 +142,74 @@ public final class Trainer {
                 throw SuperConvError.nonFinite("loss is \(result.loss) at iteration \(iteration); weights unchanged")
             }
             try model.backward(try profiler.backward(profileSlots.loss) { try loss.backward(labels: labels) })
-            try profiler.forward(profileSlots.check) {
-                for p in trainable where !allFinite(p.gradient!.data, count: p.gradient!.count) {
-                    throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration); weights unchanged")
-                }
-                guard model.batchStatisticsAreFinite else {
-                    throw SuperConvError.nonFinite("BatchNorm batch statistics are not finite at iteration \(iteration) "
-                                                   + "(activations overflow float); weights and running statistics unchanged")
-                }
-            }
-            profiler.forward(profileSlots.update) {
-                model.commitStatistics()
-                optimizer.step(slots, hyper)
-            }
-            profiler.countStep()
-            iteration += 1
-            if let config = estimatorConfiguration, (iteration - estimatorStart) % config.interval == 0 {
-                try observeEstimator(learningRate: Double(hyper.learningRate))
-            }
+            gatherGradients()
             let outcome = Outcome(loss: result.loss, correct: result.correct)
-            recorder?.recordStep(self, iteration: iteration, hyper: hyper, outcome: outcome, batch: n)
+            computed = ComputedGradients(outcome: outcome, batch: n, randomBefore: rngBefore,
+                                         forwardPass: model.forwardPasses)
             return outcome
         } catch {
             model.random.generator = rngBefore
             throw error
+        }
+    }
+
+    /// Applies the flat buffer's gradients (as computed, or as the host left them): the finite
+    /// check, then the BN statistics of the computing forward, the optimizer's update with the
+    /// schedule's values, and the iteration's advance. A refusal changes nothing; the computed
+    /// gradients stay, to be applied once repaired or replaced by the next computation.
+    public func applyGradients() throws -> Outcome {
+        guard let done = computed else {
+            throw SuperConvError.state("no gradients to apply: compute them first (sc_trainer_compute_gradients)")
+        }
+        guard done.forwardPass == model.forwardPasses else {
+            throw SuperConvError.state("the model ran another forward pass since the gradients were computed, "
+                                       + "so their BatchNorm statistics are gone; compute them again")
+        }
+        let hyper = schedule.values(at: iteration)
+        guard hyper.learningRate.isFinite, hyper.momentum.isFinite else {
+            throw SuperConvError.nonFinite("schedule gives lr \(hyper.learningRate), momentum \(hyper.momentum) at iteration \(iteration)")
+        }
+        let profiler = model.profiler
+        try profiler.forward(profileSlots.check) {
+            guard model.batchStatisticsAreFinite else {
+                throw SuperConvError.nonFinite("BatchNorm batch statistics are not finite at iteration \(iteration) "
+                                               + "(activations overflow float); weights and running statistics unchanged")
+            }
+            for (p, slot) in zip(trainable, slots) where !allFinite(slot.gradient, count: slot.count) {
+                let origin = worldSize > 1 ? " (summed over the ranks: on this rank or another)" : ""
+                throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration)\(origin); weights unchanged")
+            }
+        }
+        profiler.forward(profileSlots.update) {
+            model.commitStatistics()
+            optimizer.step(slots, hyper)
+        }
+        profiler.countStep()
+        computed = nil
+        iteration += 1
+        if let config = estimatorConfiguration, (iteration - estimatorStart) % config.interval == 0 {
+            try observeEstimator(learningRate: Double(hyper.learningRate))
+        }
+        recorder?.recordStep(self, iteration: iteration, hyper: hyper, outcome: done.outcome, batch: done.batch)
+        return done.outcome
+    }
+
+    /// The dropout generator as the applied steps left it: gradients computed and not applied
+    /// have not advanced it (checkpoints and saved states take this one).
+    public var committedGenerator: RandomGenerator { computed?.randomBefore ?? model.random.generator }
+
+    /// Forgets gradients computed and not applied, and the generator draws they made.
+    func discardComputedGradients() {
+        guard let done = computed else { return }
+        model.random.generator = done.randomBefore
+        computed = nil
+    }
+
+    private func gatherGradients() {
+        var offset = 0
+        for p in trainable {
+            (gradients.data + offset).update(from: p.gradient!.data, count: p.gradient!.count)
+            offset += p.gradient!.count
         }
     }
 
@@ -173,6 +260,16 @@ public final class Trainer {
         }
         return Outcome(loss: Float(total / Double(n)), correct: correct)
     }
+}
+
+/// What computing gradients leaves for applying them: the batch's outcome and size, the dropout
+/// generator before the forward (restored if they are discarded), and which forward pass of
+/// the model holds their BN statistics.
+struct ComputedGradients {
+    let outcome: Trainer.Outcome
+    let batch: Int
+    let randomBefore: RandomGenerator
+    let forwardPass: Int
 }
 
 /// Labels of one batch, with the capacity they were allocated for.

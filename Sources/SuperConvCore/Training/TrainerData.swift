@@ -19,20 +19,25 @@ extension Trainer {
     /// Trains on batches from `loader` until the end of its current epoch. Returns the mean
     /// training loss and accuracy over the epoch's samples. An interrupt stops it after a step;
     /// the steps taken stay applied and the loader is left at the next batch, so a later call
-    /// (or a checkpoint saved now and resumed) finishes the epoch.
+    /// (or a checkpoint saved now and resumed) finishes the epoch. With an all-reduce, the BN
+    /// running statistics are averaged across ranks at the epoch's end.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
-        if let pending = pendingLoaderPosition, pending.spec == loader.configuration.spec.normalized {
+        if let pending = pendingLoaderPosition,
+           (try? LoaderConfiguration(spec: pending.spec))?.positionSpec == loader.configuration.positionSpec {
             try loader.seek(epoch: pending.epoch, batch: pending.batch)
         }
         pendingLoaderPosition = nil
         trainingLoader = loader
-        return try forEachBatch(of: loader) { n in
+        let result = try forEachBatch(of: loader) { n in
             let lr = schedule.values(at: iteration).learningRate
             let outcome = try step(batchX.data, labels: batchLabels.data, count: n)
             progress(iteration, lr, outcome.loss, Float(outcome.correct) / Float(n))
             try checkInterrupt("training epoch")
             return outcome
         }
+        // Ranks train an epoch together, so its end is a point where all can average.
+        try averageStatistics()
+        return result
     }
 
     /// Mean loss and accuracy over one epoch of `loader` in inference mode. An interrupt puts

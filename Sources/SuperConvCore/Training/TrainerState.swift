@@ -19,7 +19,7 @@ extension Trainer {
                      statisticsWeights: model.statisticsWeights,
                      optimizerState: optimizer.state.map(\.array),
                      optimizerSteps: optimizer.steps,
-                     random: model.random.generator,
+                     random: committedGenerator,
                      iteration: iteration,
                      schedule: schedule,
                      estimator: estimator)
@@ -34,6 +34,7 @@ extension Trainer {
         optimizer.steps = state.optimizerSteps
         model.random.generator = state.random
         iteration = state.iteration
+        computed = nil
         schedule = state.schedule
         estimator = state.estimator
     }

@@ -26,6 +26,7 @@ _pd = ctypes.POINTER(ctypes.c_double)
 _ps = ctypes.POINTER(ctypes.c_char_p)
 
 PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_float, ctypes.c_float)
+ALLREDUCE = ctypes.CFUNCTYPE(ctypes.c_int, _pf, ctypes.c_int64, ctypes.c_void_p)
 
 # name: (restype, argtypes); restype None means sc_status (int).
 SIGNATURES = {
@@ -41,6 +42,10 @@ SIGNATURES = {
     "sc_trainer_create": (None, [_h, _s, _p_h]), "sc_trainer_destroy": ("void", [_h]), "sc_trainer_spec": (_s, [_h]),
     "sc_trainer_step": (None, [_h, _pf, _pi32, _i64, _pf, _pi64]),
     "sc_trainer_evaluate": (None, [_h, _pf, _pi32, _i64, _pf, _pi64]),
+    "sc_trainer_compute_gradients": (None, [_h, _pf, _pi32, _i64, _pf, _pi64]),
+    "sc_trainer_gradients": (None, [_h, ctypes.POINTER(_pf), _pi64]), "sc_trainer_apply_gradients": (None, [_h]),
+    "sc_trainer_set_allreduce": (None, [_h, ALLREDUCE, ctypes.c_void_p, ctypes.c_int]),
+    "sc_trainer_average_statistics": (None, [_h]),
     "sc_trainer_iteration": (None, [_h, _pi64]), "sc_trainer_interrupt": (None, [_h]), "sc_trainer_set_schedule": (None, [_h, _h]),
     "sc_trainer_set_progress": (None, [_h, PROGRESS, ctypes.c_void_p]),
     "sc_trainer_train_epoch": (None, [_h, _h, _pf, _pd]), "sc_trainer_evaluate_loader": (None, [_h, _h, _pf, _pd]),
