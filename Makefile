@@ -8,7 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-swift test-c test-python test-install install demo example bench reproduce report clean
+.PHONY: all deps build test test-swift test-c test-python test-install test-torch torch-venv torch-example install demo example bench reproduce report clean
 
 all: build
 
@@ -47,6 +47,21 @@ test-python: build
 	python3 -m pytest -q Tests/python
 
 test: test-swift test-c test-install test-python
+
+# superconv.torch with real PyTorch, which CI never installs: a throwaway virtual environment outside
+# the repository (SUPERCONV_TORCH_VENV, default /tmp/superconv-torch-venv, shared with
+# benchmarks/compare_pytorch), created with PyTorch, numpy and pytest when they are missing.
+TORCH_VENV := $(or $(SUPERCONV_TORCH_VENV),/tmp/superconv-torch-venv)
+torch-venv:
+	@$(TORCH_VENV)/bin/python -c "import torch, numpy, pytest" 2>/dev/null || { echo "installing PyTorch into $(TORCH_VENV)"; \
+	  python3 -m venv $(TORCH_VENV) && $(TORCH_VENV)/bin/pip install -q torch numpy pytest; }
+
+test-torch: build torch-venv
+	PYTHONPATH=bindings/python:Tests/fixtures $(TORCH_VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/torch
+
+# The PyTorch example: Fashion-MNIST with superconv's range test and one cycle (TORCH_EXAMPLE_ARGS).
+torch-example: build torch-venv
+	PYTHONPATH=bindings/python $(TORCH_VENV)/bin/python bindings/python/examples/torch_one_cycle.py $(TORCH_EXAMPLE_ARGS)
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)

@@ -42,8 +42,11 @@ def test_the_scheduler_leaves_momentum_alone_when_asked_and_refuses_groups_witho
     optimizer = Optimizer({"lr": 1.0, "momentum": 0.5}, {"lr": 1.0})
     with pytest.raises(ValueError, match="parameter group 1 has neither momentum nor betas"):
         sct.ScheduleLR(optimizer, policy="fixed", base_lr=0.2)
-    sct.ScheduleLR(optimizer, sc.Schedule(policy="fixed", base_lr=0.25), momentum=False)
+    sct.ScheduleLR(optimizer, sc.Schedule(policy="fixed", base_lr=0.25), cycle_momentum=False)
     assert optimizer.param_groups == [{"lr": 0.25, "momentum": 0.5}, {"lr": 0.25}]
+    sgd = Optimizer({"lr": 1.0, "momentum": 0.5})
+    sct.ScheduleLR(sgd, policy="fixed", base_lr=0.5, momentum=0.75)  # momentum= is the schedule's key
+    assert sgd.param_groups == [{"lr": 0.5, "momentum": 0.75}]
 
 
 def test_a_scheduler_loaded_from_a_state_dict_continues_where_the_saved_one_was():
@@ -54,7 +57,7 @@ def test_a_scheduler_loaded_from_a_state_dict_continues_where_the_saved_one_was(
         scheduler.step()
     state = scheduler.state_dict()
     second = Optimizer(first.param_groups[0])
-    resumed = sct.ScheduleLR(second, policy="fixed", momentum=False)
+    resumed = sct.ScheduleLR(second, policy="fixed", cycle_momentum=False)
     resumed.load_state_dict(state)
     assert resumed.get_last_lr() == scheduler.get_last_lr() and resumed.last_epoch == 30
     for _ in range(40):

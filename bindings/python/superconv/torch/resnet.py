@@ -113,6 +113,9 @@ def from_torch(module, **keys):
     if isinstance(module, ResNet):
         spec = dict(item.split("=", 1) for item in module.spec.split())
     else:
+        for name in ("conv1.weight", "fc.weight"):
+            if name not in tensors:
+                raise ValueError(f"the module has no tensor {name}; expected superconv's names (conv1, bn1, layer1..3, fc)")
         blocks = sum(1 for name in tensors if name.startswith("layer1.") and name.endswith(".conv1.weight"))
         stem = tensors["conv1.weight"]
         spec = {"depth": 6 * blocks + 2, "variant": "caffe" if "conv1.bias" in tensors else "he-a",

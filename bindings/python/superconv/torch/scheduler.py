@@ -4,7 +4,8 @@ from .. import Schedule
 
 class ScheduleLR:
     """Sets every parameter group's learning rate, and its momentum (SGD's `momentum`, or beta1
-    of Adam-style `betas`) unless momentum=False, from a superconv Schedule, as PyTorch's
+    of Adam-style `betas`) unless cycle_momentum=False (OneCycleLR's name for it), from a
+    superconv Schedule (or the keys of one: `momentum` is the schedule's), as PyTorch's
     schedulers do: the values of iteration 0 at construction, those of the next iteration at
     each step(), called after optimizer.step().
 
@@ -16,15 +17,15 @@ class ScheduleLR:
     torch.optim.lr_scheduler.LRScheduler, so that it needs no PyTorch itself.
     """
 
-    def __init__(self, optimizer, schedule=None, momentum=True, **keys):
+    def __init__(self, optimizer, schedule=None, cycle_momentum=True, **keys):
         self.optimizer = optimizer
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **keys)
-        self.sets_momentum = bool(momentum)
+        self.sets_momentum = bool(cycle_momentum)
         if self.sets_momentum:
             for index, group in enumerate(optimizer.param_groups):
                 if "momentum" not in group and "betas" not in group:
                     raise ValueError(f"parameter group {index} has neither momentum nor betas; "
-                                     "pass momentum=False to set the learning rate only")
+                                     "pass cycle_momentum=False to set the learning rate only")
         self.last_epoch = -1
         self._last_lr = []
         self.step()
