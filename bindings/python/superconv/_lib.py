@@ -1,10 +1,10 @@
 """Loading libsuperconv and declaring its C functions for ctypes.
 
 The library is looked up in SUPERCONV_LIBRARY, then next to this package (where a wheel built
-from the repository puts it: setup.py), then in the build
-folder of a source checkout (around the package, or the working directory), then where the
-system finds libraries (e.g. after `make install`); a library whose ABI version differs from
-ABI_VERSION is refused, naming what was found and where.
+from the repository puts it: setup.py), then in the build folder of a source checkout (around
+the package, or the working directory), then where the system finds libraries (e.g. after `make
+install`); a library whose ABI version differs from ABI_VERSION is refused, naming what was
+found and where.
 """
 import ctypes
 import ctypes.util
