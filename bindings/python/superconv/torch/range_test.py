@@ -61,11 +61,11 @@ def range_test(model, optimizer, train_loader, eval_loader=None, loss_fn=None, a
                **keys):
     """A learning-rate range test on a PyTorch model and optimizer: the learning rate of every
     parameter group sweeps from min_lr to max_lr (momentum as the groups have it) while the
-    model trains on consecutive batches of train_loader (started again when it ends); every
-    eval_every steps and at the last, eval_loader's batches (the first eval_batches, if given)
-    are evaluated in eval mode. Afterwards the model (parameters, buffers, gradients, train or
-    eval mode), the optimizer (state and parameter groups) and PyTorch's random generators are
-    exactly as before, whatever happened.
+    model trains (in train mode) on consecutive batches of train_loader (started again when it
+    ends); every eval_every steps and at the last, eval_loader's batches (the first
+    eval_batches, if given) are evaluated in eval mode. Afterwards the model (parameters,
+    buffers, gradients, train or eval mode), the optimizer (state and parameter groups) and
+    PyTorch's random generators are exactly as before, whatever happened.
 
     Keys as sc_trainer_range_test's: sweep=linear (or exp), min_lr=0, max_lr=3, iterations=500,
     eval_every=10, stop=1 (0: sweep to the end), and eval_batches=0 (all). loss_fn(logits,
