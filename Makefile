@@ -11,7 +11,7 @@ MPI_APT_PACKAGES := openmpi-bin libopenmpi-dev
 # Open MPI refuses root unless told; CI runs as root on 2 cores, hence --oversubscribe.
 MPI_AS_ROOT := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-.PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install install demo example bench bench-mpi reproduce report clean
+.PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install test-torch torch-venv torch-example install demo example bench bench-mpi reproduce report clean
 
 all: build
 
@@ -69,6 +69,21 @@ test-python: build deps-mpi
 	python3 -m pytest -q Tests/python
 
 test: test-swift test-c test-mpi test-install test-python
+
+# superconv.torch with real PyTorch, which CI never installs: a throwaway virtual environment outside
+# the repository (SUPERCONV_TORCH_VENV, default /tmp/superconv-torch-venv, shared with
+# benchmarks/compare_pytorch), created with PyTorch, numpy and pytest when they are missing.
+TORCH_VENV := $(or $(SUPERCONV_TORCH_VENV),/tmp/superconv-torch-venv)
+torch-venv:
+	@$(TORCH_VENV)/bin/python -c "import torch, numpy, pytest" 2>/dev/null || { echo "installing PyTorch into $(TORCH_VENV)"; \
+	  python3 -m venv $(TORCH_VENV) && $(TORCH_VENV)/bin/pip install -q torch numpy pytest; }
+
+test-torch: build torch-venv
+	PYTHONPATH=bindings/python:Tests/fixtures $(TORCH_VENV)/bin/python -m pytest -q -p no:cacheprovider Tests/torch
+
+# The PyTorch example: Fashion-MNIST with superconv's range test and one cycle (TORCH_EXAMPLE_ARGS).
+torch-example: build torch-venv
+	PYTHONPATH=bindings/python $(TORCH_VENV)/bin/python bindings/python/examples/torch_one_cycle.py $(TORCH_EXAMPLE_ARGS)
 
 $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/superconv.h build
 	@mkdir -p $(OUT)

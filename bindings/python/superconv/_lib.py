@@ -1,9 +1,10 @@
 """Loading libsuperconv and declaring its C functions for ctypes.
 
-The library is looked up in SUPERCONV_LIBRARY, then next to this package, then in the build
-folder of a source checkout (around the package, or the working directory), then where the
-system finds libraries (e.g. after `make install`); a library whose ABI version differs from
-ABI_VERSION is refused, naming what was found and where.
+The library is looked up in SUPERCONV_LIBRARY, then next to this package (where a wheel built
+from the repository puts it: setup.py), then in the build folder of a source checkout (around
+the package, or the working directory), then where the system finds libraries (e.g. after `make
+install`); a library whose ABI version differs from ABI_VERSION is refused, naming what was
+found and where.
 """
 import ctypes
 import ctypes.util
@@ -105,7 +106,8 @@ def load():
             function.argtypes = argtypes
             function.restype = None if restype == "void" else (ctypes.c_int if restype is None else restype)
         return lib, path
-    raise ImportError("libsuperconv.so not found; set SUPERCONV_LIBRARY or build it (swift build -c release). Tried: "
+    raise ImportError("libsuperconv.so not found; install the package from the repository (pip install "
+                      "./bindings/python builds it in), set SUPERCONV_LIBRARY or build it (swift build -c release). Tried: "
                       + ", ".join(tried))
 
 
