@@ -158,7 +158,8 @@ const char *sc_blas_info(void);
    SUPERCONV_ISA=portable|avx2|avx512 chooses another, and when it names a set that is unknown or
    that this CPU lacks, the string says so and the best set is used. On avx2 and avx512 the
    forward and input-gradient passes of 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3)
-   where the image shape suits it (even sizes whose half-width fills the vectors); the
+   where the image shape suits it (even sizes whose 2x2 tiles fill the vectors of the set, at
+   most a quarter of their lanes idle: 32, 28 and 16 pixels wide, and 8 on avx2); the
    environment variable SUPERCONV_WINOGRAD=0 keeps them on the direct kernels, which reproduces
    the bits of the library before it had Winograd kernels. Every set computes the same functions:
    results agree to rounding across sets and with Winograd on or off, and are bit-identical

@@ -1,10 +1,10 @@
 import SuperConvKernelsPortable
 
 /// The vector type of this module's convolution kernels.
-typealias Vector = SIMD8<Float>
+typealias Vector = ChannelBlock.Vector
 
-/// The accumulators of one block of a convolution kernel: 4 output channels by two vectors of
-/// outputs, 8 of the 16 registers. Each step adds its 4 weights, broadcast, times the step's two
+/// The accumulators of one block of a convolution kernel (direct, or Winograd's multiply step): 4
+/// output channels by two vectors of outputs, 8 of the 16 registers. Each step adds its 4 weights, broadcast, times the step's two
 /// input vectors, so every input vector loaded feeds 4 channels.
 public struct ChannelBlock: ChannelAccumulators {
     public typealias Vector = SIMD8<Float>

@@ -28,7 +28,7 @@ private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, lanes: I
 
 /// The direct kernels for CPUs with AVX2 and FMA.
 public enum AVX2Kernels: DirectKernels {
-    public static var outputChannelBlock: Int { 4 }
+    public static var outputChannelBlock: Int { ChannelBlock.channels }
 
     public static var channelLanes: Int { 8 }
 

@@ -1,11 +1,12 @@
 import SuperConvKernelsPortable
 
 /// The vector type of this module's convolution kernels.
-typealias Vector = SIMD16<Float>
+typealias Vector = ChannelBlock.Vector
 
-/// The accumulators of one block of a direct convolution kernel: 8 output channels by two vectors
-/// of output pixels, 16 of the 32 registers. Each tap adds its 8 weights, broadcast, times the
-/// tap's two input vectors, so every input vector loaded feeds 8 channels.
+/// The accumulators of one block of a convolution kernel (direct, or Winograd's multiply step): 8
+/// output channels by two vectors of outputs, 16 of the 32 registers. Each step adds its 8
+/// weights, broadcast, times the step's two input vectors, so every input vector loaded feeds 8
+/// channels.
 public struct ChannelBlock: ChannelAccumulators {
     public typealias Vector = SIMD16<Float>
     public static var channels: Int { 8 }

@@ -18,7 +18,7 @@ import SuperConvKernelsPortable
 
 /// The direct kernels for CPUs with AVX-512.
 public enum AVX512Kernels: DirectKernels {
-    public static var outputChannelBlock: Int { 8 }
+    public static var outputChannelBlock: Int { ChannelBlock.channels }
 
     public static var channelLanes: Int { 16 }
 

@@ -16,7 +16,7 @@ import SuperConvKernelsPortable
 
 /// The stride-2 forward kernel for CPUs with AVX-512, for outputs of up to 16 pixels a row.
 public enum AVX512DownsamplingKernels: DirectForwardKernels {
-    public static var outputChannelBlock: Int { 8 }
+    public static var outputChannelBlock: Int { ChannelBlock.channels }
 
     /// Whether the kernel takes an input of `width` pixels a row.
     public static func takes(width: Int) -> Bool { (width - 1) / 2 + 1 <= 16 }

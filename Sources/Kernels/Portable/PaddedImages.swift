@@ -19,7 +19,8 @@ public func paddedRowStride(width w: Int) -> Int { w + 1 }
 
 /// Floats of slack after a padded image: a kernel's last block reads past the last plane, up to
 /// five rows and a vector (the stride-2 kernel's stacked rows, whose second vector it loads even
-/// where those output rows do not exist).
+/// where those output rows do not exist; the Winograd kernels' partial last run of a row, up to
+/// two vectors less one float).
 @inlinable
 public func directConvolutionSlack(width w: Int) -> Int { 5 * paddedRowStride(width: w) + 32 }
 

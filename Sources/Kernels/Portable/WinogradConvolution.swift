@@ -11,18 +11,18 @@
 // and V = Bᵀ d B are the transformed weights and inputs; for each of the 16 positions ξ of the
 // 4x4 grid the middle step is a matrix product over the input channels,
 //   M[ξ][o][t] = Σ_ci U[ξ][o][ci] · V[ξ][ci][t],
-// which is where the time goes and what each instruction set's kernel computes
-// (`WinogradKernels.multiply`). The transforms around it are written here once and compiled into
-// each module through the inlinable entry points, with the module's vector type.
+// which is where the time goes (`winogradMultiply`, with each instruction set's register block).
+// All of it is written here once and compiled into each set's module through its inlinable entry
+// points, with the set's vector type and instructions.
 //
 // The arithmetic differs from the direct kernels' (other sums, other roundings): results agree
 // to rounding, a few units in the last place of the largest terms, not bit for bit.
 //
 // Shapes (one image): xp [Ci, H + 2, S] as `writePaddedImage` lays it out, H and W even; tiles
-// t = ty · TX + tx with TY = H/2, TX = W/2, grouped in vectors of `lanes` tiles: the tiles tx0
-// ..< tx0 + lanes of one tile row when TX is a multiple of the lanes, or two whole tile rows when
-// TX is half of them. The tiles are taken in blocks of an even number of vectors (the scratch
-// holds V and M of one block).
+// (ty, tx) with TY = H/2, TX = W/2, grouped in vectors of `lanes` tiles (`WinogradGeometry`):
+// two whole tile rows when TX is half the lanes, else runs along a row, the last one partial
+// when TX is not a multiple of the lanes. The vectors are taken in blocks of an even number (the
+// scratch holds V of one block, and M of one block of output channels).
 
 /// A register block of a convolution kernel: `channels` output channels by two vectors of
 /// outputs, each step adding its `channels` weights, broadcast, times the step's two input

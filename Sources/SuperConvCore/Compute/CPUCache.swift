@@ -1,15 +1,11 @@
 import Glibc
 
-/// The CPU's cache sizes, read once at start-up, for the blocking that depends on them: what
+/// The CPU's cache sizes, read once at first use, for the blocking that depends on them: what
 /// Linux reports for cpu0 (sysfs, then sysconf), or a common size where it reports nothing.
 public enum CPUCache {
     /// Bytes of first-level data cache of one core (32 KiB on Intel since Haswell and AMD up to
     /// Zen 4, 48 KiB on Zen 5 and Intel since Ice Lake).
     public static let level1DataBytes: Int = sysfsBytes(level: "1") ?? sysconfBytes(_SC_LEVEL1_DCACHE_SIZE) ?? (32 << 10)
-
-    /// Bytes of level-2 cache of one core (1 MiB on Zen 4 and 5 and Intel's Skylake-SP, 2 MiB on
-    /// newer Xeons).
-    public static let level2Bytes: Int = sysfsBytes(level: "2") ?? sysconfBytes(_SC_LEVEL2_CACHE_SIZE) ?? (1 << 20)
 
     /// The unified or data cache of `level` in /sys/devices/system/cpu/cpu0/cache/index*/.
     private static func sysfsBytes(level wanted: String) -> Int? {

@@ -56,7 +56,8 @@ enum ConvolutionOutputGradient {
 /// its channel axes swapped,
 ///   dx[c, i, j] = Σ_o Σ_kh,kw  w[o, c, 2 − kh, 2 − kw] · dy[o, i + kh − 1, j + kw − 1];
 /// and dweight as the correlation of dy with x, with dbias summed from each image of dy as it
-/// is padded.
+/// is padded. Forward and dx take the Winograd kernels instead of the direct ones where the
+/// image's shape suits them (`winogradSet`): the same padded copies in, other packed weights.
 ///
 /// dweight (and on the direct path dbias) is summed per chunk of the batch
 /// (`weightGradientChunks` fixed chunks of whole tiles or images, whichever worker runs them)
@@ -73,7 +74,8 @@ public final class Convolution {
     let tuning: ConvolutionTuning
     private let workspace: Workspace
     /// Weights packed for the direct kernels: forward [O/B][C][9][B], backward [C/B][O][9][B], B the
-    /// kernels' `outputChannelBlock`.
+    /// kernels' `outputChannelBlock`; for the Winograd kernels transformed, [16][O/B][C][B] and
+    /// [16][C/B][O][B].
     private let packedForward: Tensor
     private let packedBackward: Tensor
 
@@ -134,11 +136,11 @@ public final class Convolution {
         try y.resize(outputShape(for: shape))
         try moments?.prepare(for: y.shape)
         switch (plan.forward, plan.directKernels) {
-        case (.direct3x3, .avx512) where takesWinograd(AVX512WinogradKernels.self, g):
+        case (.direct3x3, .avx512) where winogradSet(g) != nil:
             return try directForward(AVX512WinogradKernels.self, input, g, n: n, into: y, recording: moments)
         case (.direct3x3, .avx512):
             return try directForward(AVX512Kernels.self, input, g, n: n, into: y, recording: moments)
-        case (.direct3x3, _) where takesWinograd(AVX2WinogradKernels.self, g):
+        case (.direct3x3, _) where winogradSet(g) != nil:
             return try directForward(AVX2WinogradKernels.self, input, g, n: n, into: y, recording: moments)
         case (.direct3x3, _):
             return try directForward(AVX2Kernels.self, input, g, n: n, into: y, recording: moments)
@@ -178,31 +180,29 @@ public final class Convolution {
                   inputGradient dx: Tensor?) throws {
         let g = geometry(shape)
         switch plan.directKernels {
-        case .avx512 where takesWinograd(AVX512WinogradKernels.self, g):
+        case .avx512 where winogradSet(g) != nil:
             try backward(AVX512Kernels.self, AVX512WinogradKernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
         case .avx512:
             try backward(AVX512Kernels.self, AVX512Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
-        case _ where takesWinograd(AVX2WinogradKernels.self, g):
+        case _ where winogradSet(g) != nil:
             try backward(AVX2Kernels.self, AVX2WinogradKernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
         default:
             try backward(AVX2Kernels.self, AVX2Kernels.self, input, shape: shape, gradient: gradient, inputGradient: dx)
         }
     }
 
-    /// Whether the direct stride-1 passes (forward, and dx where it is direct) of images of this
-    /// geometry take the Winograd kernels `W`.
-    private func takesWinograd<W: WinogradKernels & DirectForwardKernels>(_: W.Type, _ g: ConvolutionGeometry) -> Bool {
-        tuning.winograd && plan.forward == .direct3x3 && W.takes(height: g.height, width: g.width)
+    /// Whose Winograd kernels the direct stride-1 passes (forward, and dx where it is direct) of
+    /// images of this geometry run: the plan's set where the tuning allows Winograd and the set's
+    /// kernels take the shape; nil for the direct kernels (or none).
+    private func winogradSet(_ g: ConvolutionGeometry) -> InstructionSet? {
+        guard tuning.winograd, plan.forward == .direct3x3, let set = plan.directKernels else { return nil }
+        let takes = set == .avx512 ? AVX512WinogradKernels.takes(height: g.height, width: g.width)
+            : AVX2WinogradKernels.takes(height: g.height, width: g.width)
+        return takes ? set : nil
     }
 
     /// Whether forward (and dx, where it is direct) of inputs of `shape` run the Winograd kernels.
-    func runsWinograd(on shape: Shape) -> Bool {
-        switch plan.directKernels {
-        case .avx512: return takesWinograd(AVX512WinogradKernels.self, geometry(shape))
-        case .avx2: return takesWinograd(AVX2WinogradKernels.self, geometry(shape))
-        default: return false
-        }
-    }
+    func runsWinograd(on shape: Shape) -> Bool { winogradSet(geometry(shape)) != nil }
 
     /// `backward` with the direct kernels of `K` where the plan runs direct kernels, and dx with
     /// `D`'s forward kernel.
@@ -252,7 +252,8 @@ public final class Convolution {
         // cannot execute the others' code.
         let transposed = directWeights ? group * K.transposedImageSize(channels: inChannels, height: g.height,
                                                                        width: g.width) : 0
-        // Per worker: the group's padded dy, then one image of a formed dy.
+        // Per worker: the group's padded dy, then one image of a formed dy, then the dx kernel's
+        // scratch.
         let paddedGradients = group * paddedImageSize(channels: o, height: g.height, width: g.width)
             + (formed != nil ? o * l : 0)
             + (directData ? D.scratchCount(inChannels: o, outChannels: inChannels, height: g.height, width: g.width,

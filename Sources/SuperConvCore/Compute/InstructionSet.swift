@@ -10,7 +10,7 @@ import SuperConvKernelsAVX512
 ///
 /// | pass | portable | avx2 | avx512 |
 /// |---|---|---|---|
-/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | Winograd F(2x2, 3x3) where H and W are even, W/2 a multiple of 8 or 4 and the tiles fill two vectors (CIFAR: 32, 16, 8), else direct 3x3; output channels (dx: input channels) in fours | Winograd where W/2 is a multiple of 16 or 8 (CIFAR: 32, 16), else direct; in eights (in fours: avx2's) |
+/// | 3x3 stride-1 convolution, forward and dx | im2col + GEMM | Winograd F(2x2, 3x3) where `winogradTakes` (H and W even, an even number of 8-tile vectors at most a quarter idle: 32, 28, 16, 12, 8 wide), else direct 3x3; output channels (dx: input channels) in fours | Winograd where it takes 16-tile vectors (32, 28, 16 wide), else direct; in eights (in fours: avx2's) |
 /// | 3x3 stride-1 convolution, dweight | im2col + GEMM | direct 3x3 where dx is direct too or not wanted | as avx2 |
 /// | 3x3 stride-2 convolution, forward (outputs up to 16 pixels a row) | im2col + GEMM | im2col + GEMM | direct 3x3 stride 2, output channels in eights |
 /// | other convolutions and passes (stride-2 gradients, other shapes) | im2col + GEMM | im2col + GEMM | im2col + GEMM |
