@@ -744,7 +744,10 @@ sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
      smooth_f=0.05    torch-lr-finder's smoothing factor (its own divergence factor is 5)
      min_div=3        the paper's rule: min_lr = max_lr / min_div (3 or 4)
      plateau_tol=0.05 accuracy within this of its peak (as a fraction) counts as the plateau
-   Records come from a host (sc_range_test_record) or from sc_trainer_range_test. */
+     planned=0        points the sweep was planned to record (fastai's suggestions skip the
+                      first tenth of them); 0: the points recorded before divergence
+   Records come from a host (sc_range_test_record) or from sc_trainer_range_test, which uses
+   its own planned length (its iterations) instead of planned. */
 sc_status sc_range_test_create(const char *spec, sc_range_test **out);
 
 /* Appends one point of a host's sweep: the learning rate (not below the previous point's), the
@@ -766,8 +769,9 @@ sc_status sc_range_test_point(const sc_range_test *r, int64_t index, float *lr, 
      paper_max, paper_min    the paper's bounds: max_lr where accuracy (held-out if recorded,
                              else training) peaks or, on a plateau, starts to fall; min_lr =
                              max_lr / min_div
-     valley, steep, minimum, slide   fastai's suggestions on its smoothed loss (first tenth and
-                             last five points before divergence skipped, as fastai does)
+     valley, steep, minimum, slide   fastai's suggestions on its smoothed loss (the first tenth
+                             of the planned sweep and the last five points before divergence
+                             skipped, as fastai does)
      steepest_gradient       torch-lr-finder's suggestion (skip 10 first, 5 last)
      peak_lr, peak_accuracy, plateau_low, plateau_high   where accuracy peaks and the
                              contiguous lr range around the peak within plateau_tol of it

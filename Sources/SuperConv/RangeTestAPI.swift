@@ -4,6 +4,8 @@ import SuperConvCore
 /// trainer.
 final class RangeTestHandle: HandleObject, SpecifiedHandle {
     let analyzer: RangeTestAnalyzer
+    /// The sweep's planned length when a trainer ran it (its `iterations`), else the spec's.
+    var plannedPoints: Int?
     let spec: OwnedCString
     var points: [RangeTestPoint] = []
     private var cachedReport: RangeTestReport?
@@ -21,6 +23,8 @@ final class RangeTestHandle: HandleObject, SpecifiedHandle {
 
     var report: RangeTestReport {
         if let cachedReport { return cachedReport }
+        var analyzer = analyzer
+        if let plannedPoints { analyzer.plannedPoints = plannedPoints }
         let report = analyzer.analyze(points)
         cachedReport = report
         cachedEvidence = OwnedCString(Self.describe(report, tolerance: analyzer.plateauTolerance))

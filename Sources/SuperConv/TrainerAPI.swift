@@ -281,6 +281,7 @@ public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>
             callback?(user, Int64(i), Float(point.learningRate), Float(point.trainLoss), Float(point.trainAccuracy))
         }
         records.points = []
+        records.plannedPoints = config.iterations
         for p in points { records.append(p) }
     }
 }

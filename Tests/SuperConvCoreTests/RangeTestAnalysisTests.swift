@@ -82,6 +82,25 @@ final class RangeTestAnalysisTests: XCTestCase {
         XCTAssertLessThan(report.minimum * 10, 1.5)
     }
 
+    /// fastai skips the first tenth of the sweep it planned (`num_it // 10`), not of the points
+    /// recorded before divergence: a sweep of 100 planned points that diverges at point 60 leaves
+    /// points 10 to 54 for the suggestions, so the low losses of points 6 to 9 are not
+    /// `minimum`'s (the smoothed loss's lowest point in the window, over 10).
+    func testSuggestionsSkipATenthOfThePlannedSweep() {
+        var points = (0..<61).map { i in
+            RangeTestPoint(learningRate: Double(i + 1) * 0.01, trainLoss: i < 10 ? 0.1 : 0.12 + 0.001 * Double(i))
+        }
+        points[60].trainLoss = .nan
+        var analyzer = RangeTestAnalyzer()
+        let recorded = analyzer.analyze(points)
+        analyzer.plannedPoints = 100
+        let planned = analyzer.analyze(points)
+        XCTAssertEqual(recorded.divergedAt, 60)
+        XCTAssertLessThanOrEqual(recorded.minimum, points[9].learningRate / 10 + 1e-12)
+        XCTAssertEqual(planned.minimum, points[10].learningRate / 10, accuracy: 1e-12)
+        XCTAssertEqual(try RangeTestAnalyzer(RangeTestAnalyzer.schema.parse("planned=100")).plannedPoints, 100)
+    }
+
     func testNaNLossCountsAsDivergence() {
         var points = (0..<30).map { RangeTestPoint(learningRate: Double($0), trainLoss: 1) }
         points[12].trainLoss = .nan

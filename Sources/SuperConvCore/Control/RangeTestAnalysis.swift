@@ -98,6 +98,10 @@ public struct RangeTestAnalyzer: Sendable {
     public var emaDivergenceFactor: Double = 5
     public var minDivisor: Double = 3
     public var plateauTolerance: Double = 0.05
+    /// Points the sweep was planned to record, 0 where unknown: fastai skips the first tenth of
+    /// the planned sweep (`num_it // 10`), which differs from a tenth of the points recorded when
+    /// the sweep diverges before its end.
+    public var plannedPoints = 0
 
     public init() {}
 
@@ -108,6 +112,8 @@ public struct RangeTestAnalyzer: Sendable {
         .init("smooth_f", "0.05", "torch-lr-finder's smoothing factor (its own divergence factor is 5)"),
         .init("min_div", "3", "the paper's rule: min_lr = max_lr / min_div (3 or 4)"),
         .init("plateau_tol", "0.05", "accuracy within this fraction of its peak counts as the plateau"),
+        .init("planned", "0", "points the sweep was planned to record (fastai's suggestions skip the first tenth "
+              + "of them); 0: the points recorded before divergence"),
     ])
 
     public init(_ spec: Spec) throws {
@@ -117,6 +123,7 @@ public struct RangeTestAnalyzer: Sendable {
         emaFactor = try spec.double("smooth_f", in: 0...1, excludingLowerBound: true)
         minDivisor = try spec.double("min_div", in: 1...1e6)
         plateauTolerance = try spec.double("plateau_tol", in: 0...1)
+        plannedPoints = try spec.int("planned", in: 0...Int(Int32.max))
     }
 
     public func analyze(_ points: [RangeTestPoint]) -> RangeTestReport {
@@ -141,8 +148,9 @@ public struct RangeTestAnalyzer: Sendable {
         }
 
         let valid = report.divergedAt ?? n
-        // fastai's suggestion window: skip the first tenth and the last five points.
-        let lower = valid / 10, upper = valid - 5
+        // fastai's suggestion window: skip the first tenth of the planned sweep and the last five
+        // points before divergence.
+        let lower = (plannedPoints > 0 ? plannedPoints : valid) / 10, upper = valid - 5
         if upper - lower >= 3 {
             let lrs = points[lower..<upper].map(\.learningRate)
             let losses = Array(report.smoothedLoss[lower..<upper])
