@@ -11,6 +11,7 @@ import zlib
 import h5py
 import numpy as np
 import pytest
+from whole_file_checksum import reseal
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LIBRARY = os.environ.get("SUPERCONV_LIBRARY", str(ROOT / ".build" / "release" / "libsuperconv.so"))
@@ -181,6 +182,7 @@ def test_impossible_counters_are_rejected_in_version_2(lib, tmp_path, counter, v
     resave_fixture(lib, path)
     with h5py.File(path, "r+") as f:
         rewrite(f["trainer/" + counter], value)
+    reseal(path)
     assert_load_fails(lib, path, "the counters in group 'trainer' are impossible")
 
 
@@ -193,3 +195,12 @@ def test_impossible_counters_are_rejected_in_version_1(lib, tmp_path, position, 
         counters[position] = value
         rewrite(f["counters"], counters)
     assert_load_fails(lib, path, "the counters in dataset 'counters' are impossible")
+
+
+def test_an_edit_that_keeps_every_dataset_checksum_is_refused_by_the_whole_file_checksum(lib, tmp_path):
+    """Attributes such as schedule_spec carry no checksum of their own: the whole-file one holds them."""
+    path = tmp_path / "edited.h5"
+    resave_fixture(lib, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["schedule_spec"] = np.bytes_(b"policy=one_cycle max_lr=9")
+    assert_load_fails(lib, path, "fails its whole-file checksum")

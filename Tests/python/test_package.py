@@ -203,10 +203,12 @@ def test_checkpoint_keeps_the_training_normalization(tmp_path):
     # A checkpoint whose statistics were emptied is refused, not read.
     import h5py
     import shutil
+    from whole_file_checksum import reseal
     shutil.copy(tmp_path / "ckpt.h5", tmp_path / "emptied.h5")
     with h5py.File(tmp_path / "emptied.h5", "r+") as f:
         del f["normalization/mean"]
         f["normalization/mean"] = np.zeros(0, dtype=np.float32)
+    reseal(tmp_path / "emptied.h5")
     with pytest.raises(sc.FormatError, match="normalization/mean' has shape \\[0\\]"):
         copied.load_normalization(tmp_path / "emptied.h5")
     untrained = sc.Trainer(small_model())
