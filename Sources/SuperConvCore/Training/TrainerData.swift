@@ -21,10 +21,16 @@ extension Trainer {
     /// the steps taken stay applied and the loader is left at the next batch, so a later call
     /// (or a checkpoint saved now and resumed) finishes the epoch.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
-        if let pending = pendingLoaderPosition, pending.spec == loader.configuration.spec.normalized {
-            try loader.seek(epoch: pending.epoch, batch: pending.batch)
-        }
+        // Taken before it is tried: a position this loader does not have fails one call, not all.
+        let pending = pendingLoaderPosition
         pendingLoaderPosition = nil
+        if let pending, pending.spec == loader.configuration.spec.normalized {
+            do {
+                try loader.seek(epoch: pending.epoch, batch: pending.batch)
+            } catch let error as SuperConvError {
+                throw SuperConvError.format("the checkpoint's \(error.message); it is dropped, and the next epoch starts where the loader stands")
+            }
+        }
         trainingLoader = loader
         return try forEachBatch(of: loader) { n in
             let lr = schedule.values(at: iteration).learningRate
