@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import (Loader, Model, RangeTest, Schedule, _create, _floats, _fp, _Handle, _ip, _labels, _spec)
+from . import (Loader, Model, RangeTest, Schedule, _create, _fp, _Handle, _ip, _labels, _samples, _spec)
 from ._lib import LIB, PROGRESS
 from .errors import check
 
@@ -61,8 +61,12 @@ class Trainer(_Handle):
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **keys)
         check(LIB.sc_trainer_set_schedule(self.handle, self.schedule.handle))
 
+    def _batch(self, x, labels, what="x"):
+        x = _samples(x, self.model.input_shape, what)
+        return x, _labels(labels, x.shape[0], "labels" if what == "x" else f"labels of {what}")
+
     def step(self, x, labels):
-        x, labels = _floats(x), _labels(labels)
+        x, labels = self._batch(x, labels)
         loss, correct = ctypes.c_float(), ctypes.c_int64()
         check(LIB.sc_trainer_step(self.handle, _fp(x), _ip(labels), x.shape[0], ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value
@@ -74,7 +78,7 @@ class Trainer(_Handle):
             accuracy = ctypes.c_double()
             check(LIB.sc_trainer_evaluate_loader(self.handle, data.handle, ctypes.byref(loss), ctypes.byref(accuracy)))
             return loss.value, accuracy.value
-        x, labels = _floats(data), _labels(labels)
+        x, labels = self._batch(data, labels)
         correct = ctypes.c_int64()
         check(LIB.sc_trainer_evaluate(self.handle, _fp(x), _ip(labels), x.shape[0], ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value / x.shape[0]
@@ -143,10 +147,10 @@ class Trainer(_Handle):
         sc_trainer_range_test (sweep, min_lr, max_lr, iterations, batch, eval_every, stop).
         Returns a RangeTest with the records and their analysis; progress=True shows a bar,
         callback(index, lr, loss, accuracy) is called after every sweep step."""
-        x, labels = _floats(x), _labels(labels)
+        x, labels = self._batch(x, labels)
         result = RangeTest(analysis)
         if x_eval is not None:
-            x_eval, labels_eval = _floats(x_eval), _labels(labels_eval)
+            x_eval, labels_eval = self._batch(x_eval, labels_eval, "x_eval")
             evals = (_fp(x_eval), _ip(labels_eval), x_eval.shape[0])
         else:
             evals = (None, None, 0)
