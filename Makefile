@@ -8,6 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
+.PHONY: fuzz fuzz-ci fuzz-build
 .PHONY: all deps build test test-swift test-c test-python test-install install demo example bench reproduce report clean
 
 all: build
@@ -129,5 +130,40 @@ test-install: build
 	  && echo "install: the installed example trains, checkpoints and resumes"
 	$(OUT)/prefix/bin/superconv info | grep -q "^BLAS .*OpenBLAS" && echo "install: the installed superconv command runs"
 
+# Fuzzing (Tests/fuzz): the library built with AddressSanitizer (leaks included) and coverage
+# for libFuzzer, and one harness per reader of untrusted bytes. `make fuzz FUZZ_SECONDS=600`
+# fuzzes each harness that long, niced, from the committed seeds (Tests/fuzz/corpus/<harness>;
+# what it finds goes to .build-fuzz/corpus, crashes to .build-fuzz/crash-*); it first replays
+# the seeds and every past crash (Tests/fuzz/crashes/<harness>/, kept as regression inputs).
+# The clang of the Swift toolchain has libFuzzer. Allocations too large to make return NULL, as
+# they do without AddressSanitizer (libhdf5 asks for sizes read from damaged files, and copes);
+# Tests/fuzz/lsan.supp holds libhdf5's own leaks (matched on whole stacks: libhdf5 has no frame pointers).
+FUZZ_BUILD := .build-fuzz/release
+FUZZERS := checkpoint run_record idx cifar hdf5_dataset normalization spec
+FUZZ_SECONDS ?= 5
+FUZZ_ENV := ASAN_OPTIONS=allocator_may_return_null=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(abspath Tests/fuzz/lsan.supp)
+
+fuzz-build: deps
+	swift build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=address \
+	  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=address,fuzzer-no-link
+	ln -sf libsuperconv.so $(FUZZ_BUILD)/libsuperconv.so.1
+
+$(OUT)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz.h include/superconv.h fuzz-build
+	@mkdir -p $(OUT)
+	clang -g -O1 -fsanitize=fuzzer,address -fuse-ld=lld -Iinclude $< -o $@ -L$(FUZZ_BUILD) \
+	  -Wl,-rpath,$(abspath $(FUZZ_BUILD)) -lsuperconv -lz
+
+fuzz: $(FUZZERS:%=$(OUT)/fuzz_%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p .build-fuzz/corpus/$$f; \
+	  if ls Tests/fuzz/crashes/$$f/* >/dev/null 2>&1; then \
+	    $(FUZZ_ENV) nice -n 10 $(OUT)/fuzz_$$f Tests/fuzz/crashes/$$f/* >.build-fuzz/$$f.replay.log 2>&1 \
+	      || { tail -40 .build-fuzz/$$f.replay.log; echo "fuzz_$$f: a past crash is back"; exit 1; }; fi; \
+	  $(FUZZ_ENV) nice -n 10 $(OUT)/fuzz_$$f .build-fuzz/corpus/$$f Tests/fuzz/corpus/$$f -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 -artifact_prefix=.build-fuzz/$$f- >.build-fuzz/$$f.log 2>&1 \
+	    || { tail -60 .build-fuzz/$$f.log; echo "fuzz_$$f: FAILED (input in .build-fuzz/$$f-*)"; exit 1; }; \
+	  echo "fuzz_$$f: $$(sed -n 's/^stat::number_of_executed_units: *//p' .build-fuzz/$$f.log | tail -1) executions in $(FUZZ_SECONDS) s, no crash, no leak"; \
+	done
+
 clean:
-	rm -rf .build .build-test $(OUT)
+	rm -rf .build .build-test .build-fuzz $(OUT)

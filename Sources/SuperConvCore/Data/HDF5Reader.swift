@@ -13,6 +13,9 @@ enum HDF5Reader {
         guard stat(path, &status) == 0 else { throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard status.st_mode & S_IFMT == S_IFREG else { throw SuperConvError.io("\(path) is not a regular file") }
         guard access(path, R_OK) == 0 else { throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard HDF5File.hasSignature(path: path, size: Int(status.st_size)) else {
+            throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)")
+        }
         try HDF5File.probe(path, image: nil, maximumDatasetBytes: maximumDatasetBytes)
         let file = H5Fopen(path, sc_h5f_acc_rdonly(), sc_h5p_default())
         guard file >= 0 else { throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)") }

@@ -128,14 +128,31 @@ final class HDF5File {
     }
 
     /// HDF5's signature, which a file has at offset 0, 512, 1024, 2048, ... (after a user block).
-    private static func hasSignature(_ bytes: [UInt8]) -> Bool {
-        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]
-        var offset = 0
-        while offset + signature.count <= bytes.count {
-            if bytes[offset..<offset + signature.count].elementsEqual(signature) { return true }
+    /// Checked before libhdf5 is asked to open a file: its failed opens leak memory.
+    private static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]
+
+    private static func signatureOffsets(_ size: Int) -> [Int] {
+        var offsets: [Int] = [], offset = 0
+        while offset + signature.count <= size {
+            offsets.append(offset)
             offset = offset == 0 ? 512 : offset * 2
         }
-        return false
+        return offsets
+    }
+
+    private static func hasSignature(_ bytes: [UInt8]) -> Bool {
+        signatureOffsets(bytes.count).contains { bytes[$0..<$0 + signature.count].elementsEqual(signature) }
+    }
+
+    /// Whether the file at `path` (of `size` bytes) has HDF5's signature where libhdf5 looks for it.
+    static func hasSignature(path: String, size: Int) -> Bool {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return signatureOffsets(size).contains { offset in
+            var found = [UInt8](repeating: 0, count: signature.count)
+            return pread(fd, &found, found.count, off_t(offset)) == found.count && found == signature
+        }
     }
 
     /// Runs `sc_hdf5_probe` on a file (its bytes when `image` is given) and turns its verdict
