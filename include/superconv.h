@@ -769,9 +769,12 @@ sc_status sc_optimizer_state_set(sc_optimizer *o, const float *state, int64_t le
 /* One update of params (n floats, updated in place) from grads (n floats) with this step's
    learning rate and momentum (e.g. from sc_schedule_at; momentum is Adam's beta1 and unused by
    adagrad and adadelta). The buffers are only used during the call.
-   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1)),
-   SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a gradient is NaN or infinite:
-   nothing changes). */
+   The optimizer keeps a copy of the parameters and its state (n floats + the state) from which
+   an update that overflows is undone.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1), a
+   parameter NaN or infinite), SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a
+   gradient is NaN or infinite, or the update would make a parameter or the state non-finite,
+   as Adam's second moment of a gradient of 1e30 would: nothing changes). */
 sc_status sc_optimizer_step(sc_optimizer *o, float *params, const float *grads, int64_t n, float lr,
                             float momentum);
 

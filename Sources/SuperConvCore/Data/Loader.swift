@@ -65,8 +65,9 @@ public final class Loader: @unchecked Sendable {
             throw SuperConvError.invalidArgument("loader: \(indices.count) samples make no batch of \(configuration.batch)")
         }
         self.indices = indices
+        // No batch holds more samples than the selection has.
         slots = try (0..<configuration.prefetch).map { _ in
-            try Slot(batch: configuration.batch, sampleSize: dataset.sampleSize)
+            try Slot(batch: min(configuration.batch, indices.count), sampleSize: dataset.sampleSize)
         }
         if configuration.givenMean.isEmpty {
             computeNormalization()

@@ -156,7 +156,11 @@ public enum Checkpoint {
             let count = shape[0]
             var values = [Float](repeating: 0, count: count)
             try values.withUnsafeMutableBufferPointer { try file.read(name, floatsInto: $0.baseAddress!, shape: [count]) }
+            try checkFinite(values, name, file)
             columns.append(values)
+        }
+        if let bad = columns[1].firstIndex(where: { $0 <= 0 }) {
+            throw SuperConvError.format("\(path): dataset 'normalization/inverse_std' holds \(columns[1][bad]) at \(bad); it must be positive")
         }
         try loader.setNormalization(mode, mean: columns[0], inverseStd: columns[1], source: "the checkpoint \(path)")
     }
