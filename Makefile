@@ -8,7 +8,7 @@ LDFLAGS := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lsuperconv -lm -lpthread
 OUT := .build-c
 APT_PACKAGES := libopenblas-dev libhdf5-dev pkg-config zlib1g-dev dataset-fashion-mnist
 
-.PHONY: fuzz fuzz-ci fuzz-build
+.PHONY: fuzz fuzz-build test-sanitize
 .PHONY: all deps build test test-swift test-c test-python test-install install demo example bench reproduce report clean
 
 all: build
@@ -137,11 +137,12 @@ test-install: build
 # the seeds and every past crash (Tests/fuzz/crashes/<harness>/, kept as regression inputs).
 # The clang of the Swift toolchain has libFuzzer. Allocations too large to make return NULL, as
 # they do without AddressSanitizer (libhdf5 asks for sizes read from damaged files, and copes);
-# Tests/fuzz/lsan.supp holds libhdf5's own leaks (matched on whole stacks: libhdf5 has no frame pointers).
+# Tests/fuzz/lsan.supp and asan.supp hold libhdf5's own leaks and memory errors (leaks matched on
+# whole stacks: libhdf5 has no frame pointers).
 FUZZ_BUILD := .build-fuzz/release
 FUZZERS := checkpoint run_record idx cifar hdf5_dataset normalization spec
 FUZZ_SECONDS ?= 5
-FUZZ_ENV := ASAN_OPTIONS=allocator_may_return_null=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(abspath Tests/fuzz/lsan.supp)
+FUZZ_ENV := ASAN_OPTIONS=allocator_may_return_null=1:fast_unwind_on_malloc=0:suppressions=$(abspath Tests/fuzz/asan.supp) LSAN_OPTIONS=suppressions=$(abspath Tests/fuzz/lsan.supp)
 
 fuzz-build: deps
 	swift build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=address \
@@ -165,5 +166,27 @@ fuzz: $(FUZZERS:%=$(OUT)/fuzz_%)
 	  echo "fuzz_$$f: $$(sed -n 's/^stat::number_of_executed_units: *//p' .build-fuzz/$$f.log | tail -1) executions in $(FUZZ_SECONDS) s, no crash, no leak"; \
 	done
 
+# The C tests under AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer, against the
+# library of fuzz-build (AddressSanitizer; Swift traps its own overflows), then ThreadSanitizer
+# over the Swift tests of the worker pool and the loader and over the C test of concurrent
+# handles and interrupts, against a library built with it. test_faults stands in for libc's
+# I/O calls, which the sanitizers' runtimes intercept too, so it runs in `make test` only.
+SANITIZE_C_TESTS := test_errors test_checkpoint test_data test_schedules test_range_test test_foreign_loop test_threads
+test-sanitize: fuzz-build
+	@mkdir -p $(OUT)/asan
+	@for t in $(SANITIZE_C_TESTS); do \
+	  clang -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld -Iinclude Tests/c/$$t.c \
+	    -o $(OUT)/asan/$$t -L$(FUZZ_BUILD) -Wl,-rpath,$(abspath $(FUZZ_BUILD)) -lsuperconv -lm -lpthread || exit 1; \
+	done
+	Tests/c/run.sh ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
+	  LSAN_OPTIONS=suppressions=$(abspath Tests/fuzz/lsan.supp) $(SANITIZE_C_TESTS:%=$(OUT)/asan/%)
+	swift build -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread
+	ln -sf libsuperconv.so .build-tsan/release/libsuperconv.so.1
+	clang -g -O1 -fsanitize=thread -fuse-ld=lld -Iinclude Tests/c/test_threads.c -o $(OUT)/test_threads_tsan \
+	  -L.build-tsan/release -Wl,-rpath,$(abspath .build-tsan/release) -lsuperconv -lm -lpthread
+	Tests/c/run.sh $(OUT)/test_threads_tsan
+	swift test -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread \
+	  --filter 'ParallelForTests|LoaderTests'
+
 clean:
-	rm -rf .build .build-test .build-fuzz $(OUT)
+	rm -rf .build .build-test .build-fuzz .build-tsan $(OUT)
