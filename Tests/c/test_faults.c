@@ -57,16 +57,10 @@ int open(const char *path, int flags, ...) {
   REAL(open);
   mode_t mode = 0;
   if (flags & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-  if (fails(F_OPEN)) return -1;
-  return real_(path, flags, mode);
+  return fails(F_OPEN) ? -1 : real_(path, flags, mode);
 }
-int open64(const char *path, int flags, ...) {
-  REAL(open64);
-  mode_t mode = 0;
-  if (flags & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-  if (fails(F_OPEN)) return -1;
-  return real_(path, flags, mode);
-}
+/* On 64-bit Linux open64 is open. */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 ssize_t read(int fd, void *buffer, size_t count) {
   REAL(read);
   return fails(F_READ) ? -1 : real_(fd, buffer, count);
