@@ -337,6 +337,13 @@ static void faults(void) {
     waitpid(child, NULL, 0);
     CHECK_OK(sc_checkpoint_load(t, target));
   }
+  /* A temporary file of a killed saver (its process gone) is removed by the next save. */
+  char abandoned[700];
+  snprintf(abandoned, sizeof abandoned, "%s.tmp.%d", target, 2147483646);  /* beyond any pid_max */
+  FILE *left = fopen(abandoned, "w");
+  if (left) fclose(left);
+  CHECK_OK(sc_checkpoint_save(t, target));
+  CHECK(access(abandoned, F_OK) != 0, "the abandoned temporary file %s is still there", abandoned);
   sc_trainer_destroy(adam_t); sc_model_destroy(adam_m);
   sc_trainer_destroy(deep_t); sc_model_destroy(deep);
   sc_trainer_destroy(t); sc_model_destroy(m);
