@@ -16,7 +16,7 @@ enum HDF5Reader {
         guard HDF5File.hasSignature(path: path, size: Int(status.st_size)) else {
             throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)")
         }
-        try HDF5File.probe(path, image: nil, maximumDatasetBytes: maximumDatasetBytes)
+        try HDF5File.probe(path, image: nil, fileBytes: Int(status.st_size), maximumDatasetBytes: maximumDatasetBytes)
         let file = H5Fopen(path, sc_h5f_acc_rdonly(), sc_h5p_default())
         guard file >= 0 else { throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)") }
         defer { H5Fclose(file) }

@@ -117,7 +117,7 @@ final class HDF5File {
         }
         try WholeFileChecksum.verify(bytes, path)
         let name = memoryName()
-        try probe(path, name: name, image: bytes, maximumDatasetBytes: bytes.count)
+        try probe(path, name: name, image: bytes, fileBytes: bytes.count, maximumDatasetBytes: bytes.count)
         let access = try accessList()
         defer { H5Pclose(access) }
         let copied = bytes.withUnsafeBytes { H5Pset_file_image(access, UnsafeMutableRawPointer(mutating: $0.baseAddress!), $0.count) }
@@ -157,13 +157,16 @@ final class HDF5File {
 
     /// Runs `sc_hdf5_probe` on a file (its bytes when `image` is given) and turns its verdict
     /// into an error: libhdf5 failing the child, links to other files, values kept in other files.
-    static func probe(_ path: String, name: String? = nil, image: [UInt8]?, maximumDatasetBytes: Int) throws {
+    /// libhdf5 can also loop on a crafted file (fuzzing found one); the child is given 10 s and
+    /// one more for every 100 MB of the file.
+    static func probe(_ path: String, name: String? = nil, image: [UInt8]?, fileBytes: Int, maximumDatasetBytes: Int) throws {
         var detail: Int32 = 0
+        let timeout = Int32(clamping: 10 + fileBytes / 100_000_000)
         let result = (name ?? path).withCString { name in
             if let image {
-                return image.withUnsafeBytes { sc_hdf5_probe(name, $0.baseAddress, $0.count, UInt64(maximumDatasetBytes), 120, &detail) }
+                return image.withUnsafeBytes { sc_hdf5_probe(name, $0.baseAddress, $0.count, UInt64(maximumDatasetBytes), timeout, &detail) }
             }
-            return sc_hdf5_probe(name, nil, 0, UInt64(maximumDatasetBytes), 120, &detail)
+            return sc_hdf5_probe(name, nil, 0, UInt64(maximumDatasetBytes), timeout, &detail)
         }
         switch result {
         case SC_PROBE_PASSED: return
@@ -175,7 +178,7 @@ final class HDF5File {
             let how = detail >= 256 ? "exit status \(detail - 256)" : "signal \(detail)"
             throw SuperConvError.format("\(path) is damaged: libhdf5 failed on it in a probe process (\(how))")
         case SC_PROBE_TIMED_OUT:
-            throw SuperConvError.format("\(path): libhdf5 did not finish reading it within 120 s in a probe process")
+            throw SuperConvError.format("\(path): libhdf5 did not finish reading it within \(timeout) s in a probe process (damaged?)")
         default:
             throw SuperConvError.io("\(path): cannot start the process that probes it: \(String(cString: strerror(detail)))")
         }
