@@ -136,6 +136,9 @@ sc_hdf5_probe_result sc_hdf5_probe(const char *path, const void *image, size_t s
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+    /* A child whose parent died while waiting (killed, or a fuzzer's timeout) must not loop on. */
+    signal(SIGALRM, SIG_DFL);
+    alarm((unsigned)timeout_seconds + 2);
     _exit(walk_file(path, image, size, max_dataset_bytes));
   }
   struct timespec pause = {0, 1000000};

@@ -320,6 +320,17 @@ static void faults(void) {
   rmdir(blocker);
   CHECK_OK(sc_checkpoint_load(t, inside));
 
+  /* A target that exists and is not a regular file is refused, not replaced (as root, a save
+     onto the null device renamed a file over the device node; a FIFO stands in for it here). */
+  char fifo[600];
+  struct stat node;
+  path(fifo, "fifo");
+  CHECK(mkfifo(fifo, 0600) == 0, "cannot make the FIFO %s", fifo);
+  CHECK_FAILS(sc_checkpoint_save(t, fifo), SC_ERR_IO, "exists and is not a regular file");
+  CHECK(stat(fifo, &node) == 0 && S_ISFIFO(node.st_mode), "the FIFO was replaced");
+  unlink(fifo);
+  CHECK_FAILS(sc_checkpoint_save(t, ro), SC_ERR_IO, "exists and is not a regular file");
+
   /* A save into a missing folder fails with SC_ERR_IO and leaves nothing behind. */
   CHECK_FAILS(sc_checkpoint_save(t, "/nonexistent-folder/ckpt.h5"), SC_ERR_IO, "/nonexistent-folder/ckpt.h5");
 
