@@ -171,6 +171,9 @@ fuzz: $(FUZZERS:%=$(OUT)/fuzz_%)
 # over the Swift tests of the worker pool and the loader and over the C test of concurrent
 # handles and interrupts, against a library built with it. test_faults stands in for libc's
 # I/O calls, which the sanitizers' runtimes intercept too, so it runs in `make test` only.
+# The toolchain's ThreadSanitizer runtime intercepts libdispatch, which it then needs linked;
+# test_threads forks after starting threads, which ThreadSanitizer allows only when told.
+SWIFT_RUNTIME = $(abspath $(dir $(realpath $(shell command -v swift)))../lib/swift/linux)
 SANITIZE_C_TESTS := test_errors test_checkpoint test_data test_schedules test_range_test test_foreign_loop test_threads
 test-sanitize: fuzz-build
 	@mkdir -p $(OUT)/asan
@@ -183,8 +186,9 @@ test-sanitize: fuzz-build
 	swift build -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread
 	ln -sf libsuperconv.so .build-tsan/release/libsuperconv.so.1
 	clang -g -O1 -fsanitize=thread -fuse-ld=lld -Iinclude Tests/c/test_threads.c -o $(OUT)/test_threads_tsan \
-	  -L.build-tsan/release -Wl,-rpath,$(abspath .build-tsan/release) -lsuperconv -lm -lpthread
-	Tests/c/run.sh $(OUT)/test_threads_tsan
+	  -L.build-tsan/release -Wl,-rpath,$(abspath .build-tsan/release) -lsuperconv -lm -lpthread \
+	  -L$(SWIFT_RUNTIME) -Wl,-rpath,$(SWIFT_RUNTIME) -ldispatch -lBlocksRuntime
+	Tests/c/run.sh TSAN_OPTIONS=die_after_fork=0 $(OUT)/test_threads_tsan
 	swift test -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread \
 	  --filter 'ParallelForTests|LoaderTests'
 
