@@ -4,6 +4,7 @@
    finding. */
 #ifndef SUPERCONV_FUZZ_H
 #define SUPERCONV_FUZZ_H
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +26,27 @@ static void fuzz_destroy_handles(void) {
 #define FUZZ_KEEP(handle, destroy) do { if (fuzz_handle_count == 0) atexit(fuzz_destroy_handles); \
     fuzz_handles[fuzz_handle_count] = (handle); fuzz_destroyers[fuzz_handle_count++] = (void (*)(void *))(destroy); } while (0)
 
-/* A folder of this process's own, in memory when /dev/shm exists. */
-static const char *fuzz_dir(void) {
-  static char dir[128];
-  if (!dir[0]) {
-    snprintf(dir, sizeof dir, "%s/superconv-fuzz-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
-    mkdir(dir, 0700);
+/* A folder of this process's own, in memory when /dev/shm exists, removed at exit. */
+static char fuzz_folder[128];
+static void fuzz_remove_folder(void) {
+  DIR *d = opendir(fuzz_folder);
+  char path[400];
+  for (struct dirent *e; d && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", fuzz_folder, e->d_name);
+    unlink(path);
   }
-  return dir;
+  if (d) closedir(d);
+  rmdir(fuzz_folder);
+}
+static const char *fuzz_dir(void) {
+  if (!fuzz_folder[0]) {
+    snprintf(fuzz_folder, sizeof fuzz_folder, "%s/superconv-fuzz-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+             (int)getpid());
+    mkdir(fuzz_folder, 0700);
+    atexit(fuzz_remove_folder);
+  }
+  return fuzz_folder;
 }
 
 /* Writes `size` bytes to `name` in the folder and returns its path (static storage per name slot). */
