@@ -12,6 +12,7 @@ MPI_APT_PACKAGES := openmpi-bin libopenmpi-dev
 MPI_AS_ROOT := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 .PHONY: all deps deps-mpi build test test-swift test-c test-mpi test-python test-install test-torch torch-venv torch-example install demo example bench bench-mpi reproduce report clean
+.PHONY: fuzz fuzz-build test-sanitize
 
 all: build
 
@@ -37,7 +38,13 @@ $(OUT)/%: Tests/c/%.c Tests/c/check.h Tests/c/tensors.h include/superconv.h buil
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-C_TESTS := $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint $(OUT)/test_open_step
+# The fault-injection test defines libc's I/O calls itself, exported so that they stand in for
+# libc's in the library too, and reads run files with libhdf5.
+$(OUT)/test_faults: Tests/c/test_faults.c Tests/c/check.h include/superconv.h build
+	@mkdir -p $(OUT)
+	$(CC) $(CFLAGS) $$(pkg-config --cflags hdf5) $< -o $@ $(LDFLAGS) -Wl,--export-dynamic $$(pkg-config --libs hdf5) -ldl
+
+C_TESTS := $(OUT)/test_faults $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint $(OUT)/test_open_step
 
 # The programs that train run again on the portable kernels (the fallback of CPUs without AVX2).
 PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads
@@ -168,5 +175,67 @@ test-install: build
 	  && echo "install: the installed example trains, checkpoints and resumes"
 	$(OUT)/prefix/bin/superconv info | grep -q "^BLAS .*OpenBLAS" && echo "install: the installed superconv command runs"
 
+# Fuzzing (Tests/fuzz): the library built with AddressSanitizer (leaks included) and coverage
+# for libFuzzer, and one harness per reader of untrusted bytes. `make fuzz FUZZ_SECONDS=600`
+# fuzzes each harness that long, niced, from the committed seeds (Tests/fuzz/corpus/<harness>;
+# what it finds goes to .build-fuzz/corpus, crashes to .build-fuzz/crash-*); it first replays
+# the seeds and every past crash (Tests/fuzz/crashes/<harness>/, kept as regression inputs).
+# The clang of the Swift toolchain has libFuzzer. Allocations too large to make return NULL, as
+# they do without AddressSanitizer (libhdf5 asks for sizes read from damaged files, and copes);
+# Tests/fuzz/lsan.supp and asan.supp hold libhdf5's own leaks and memory errors (leaks matched on
+# whole stacks: libhdf5 has no frame pointers).
+FUZZ_BUILD := .build-fuzz/release
+FUZZERS := checkpoint run_record idx cifar hdf5_dataset normalization spec
+FUZZ_SECONDS ?= 5
+FUZZ_ENV := ASAN_OPTIONS=allocator_may_return_null=1:fast_unwind_on_malloc=0:suppressions=$(abspath Tests/fuzz/asan.supp) LSAN_OPTIONS=suppressions=$(abspath Tests/fuzz/lsan.supp)
+
+fuzz-build: deps
+	swift build -c release --scratch-path .build-fuzz -Xswiftc -sanitize=address \
+	  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=address,fuzzer-no-link
+	ln -sf libsuperconv.so $(FUZZ_BUILD)/libsuperconv.so.1
+
+$(OUT)/fuzz_%: Tests/fuzz/fuzz_%.c Tests/fuzz/fuzz.h include/superconv.h fuzz-build
+	@mkdir -p $(OUT)
+	clang -g -O1 -fsanitize=fuzzer,address -fuse-ld=lld -Iinclude $< -o $@ -L$(FUZZ_BUILD) \
+	  -Wl,-rpath,$(abspath $(FUZZ_BUILD)) -lsuperconv -lz
+
+fuzz: $(FUZZERS:%=$(OUT)/fuzz_%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p .build-fuzz/corpus/$$f; \
+	  if ls Tests/fuzz/crashes/$$f/* >/dev/null 2>&1; then \
+	    $(FUZZ_ENV) nice -n 10 $(OUT)/fuzz_$$f Tests/fuzz/crashes/$$f/* >.build-fuzz/$$f.replay.log 2>&1 \
+	      || { tail -40 .build-fuzz/$$f.replay.log; echo "fuzz_$$f: a past crash is back"; exit 1; }; fi; \
+	  $(FUZZ_ENV) nice -n 10 $(OUT)/fuzz_$$f .build-fuzz/corpus/$$f Tests/fuzz/corpus/$$f -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 -artifact_prefix=.build-fuzz/$$f- >.build-fuzz/$$f.log 2>&1 \
+	    || { tail -60 .build-fuzz/$$f.log; echo "fuzz_$$f: FAILED (input in .build-fuzz/$$f-*)"; exit 1; }; \
+	  echo "fuzz_$$f: $$(sed -n 's/^stat::number_of_executed_units: *//p' .build-fuzz/$$f.log | tail -1) executions in $(FUZZ_SECONDS) s, no crash, no leak"; \
+	done
+
+# The C tests under AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer, against the
+# library of fuzz-build (AddressSanitizer; Swift traps its own overflows), then ThreadSanitizer
+# over the Swift tests of the worker pool and the loader and over the C test of concurrent
+# handles and interrupts, against a library built with it. test_faults stands in for libc's
+# I/O calls, which the sanitizers' runtimes intercept too, so it runs in `make test` only.
+# The toolchain's ThreadSanitizer runtime intercepts libdispatch, which it then needs linked;
+# test_threads forks after starting threads, which ThreadSanitizer allows only when told.
+SWIFT_RUNTIME = $(abspath $(dir $(realpath $(shell command -v swift)))../lib/swift/linux)
+SANITIZE_C_TESTS := test_errors test_checkpoint test_data test_schedules test_range_test test_foreign_loop test_threads
+test-sanitize: fuzz-build
+	@mkdir -p $(OUT)/asan
+	@for t in $(SANITIZE_C_TESTS); do \
+	  clang -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld -Iinclude Tests/c/$$t.c \
+	    -o $(OUT)/asan/$$t -L$(FUZZ_BUILD) -Wl,-rpath,$(abspath $(FUZZ_BUILD)) -lsuperconv -lm -lpthread || exit 1; \
+	done
+	Tests/c/run.sh ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
+	  LSAN_OPTIONS=suppressions=$(abspath Tests/fuzz/lsan.supp) $(SANITIZE_C_TESTS:%=$(OUT)/asan/%)
+	swift build -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread
+	ln -sf libsuperconv.so .build-tsan/release/libsuperconv.so.1
+	clang -g -O1 -fsanitize=thread -fuse-ld=lld -Iinclude Tests/c/test_threads.c -o $(OUT)/test_threads_tsan \
+	  -L.build-tsan/release -Wl,-rpath,$(abspath .build-tsan/release) -lsuperconv -lm -lpthread \
+	  -L$(SWIFT_RUNTIME) -Wl,-rpath,$(SWIFT_RUNTIME) -ldispatch -lBlocksRuntime
+	Tests/c/run.sh TSAN_OPTIONS=die_after_fork=0 $(OUT)/test_threads_tsan
+	swift test -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread \
+	  --filter 'ParallelForTests|LoaderTests'
+
 clean:
-	rm -rf .build .build-test $(OUT)
+	rm -rf .build .build-test .build-fuzz .build-tsan $(OUT)

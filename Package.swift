@@ -53,9 +53,15 @@ let package = Package(
             path: "Sources/Kernels/AVX512",
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "skylake-avx512"])]
         ),
+        // Opens an untrusted HDF5 file in a forked child first (C only: no Swift runtime there).
+        .target(
+            name: "HDF5Probe",
+            dependencies: ["CHDF5"],
+            path: "Sources/HDF5Probe"
+        ),
         .target(
             name: "SuperConvCore",
-            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "SuperConvKernelsPortable", "SuperConvKernelsAVX2",
+            dependencies: ["COpenBLAS", "CHDF5", "CZlib", "HDF5Probe", "SuperConvKernelsPortable", "SuperConvKernelsAVX2",
                            "SuperConvKernelsAVX512"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])]
         ),

@@ -76,6 +76,21 @@
  * Determinism.  The same specs, seed and inputs give bit-identical results, whatever the thread
  *   count: work is shared out among threads, but every sum is split the same way.
  *
+ * Files.  Files are checked before they are trusted. Every size a file declares is compared
+ *   with what the file can hold before anything is allocated (a data set holds at most 4 GiB of
+ *   values and an HDF5 file read whole, checkpoints and run files, at most 4 GiB). The HDF5 files
+ *   the library writes start with a 512-byte user block holding a CRC-32 of the rest of the file
+ *   ("superconv-crc32 <hex> <bytes>"; HDF5 and h5py skip it), and every dataset carries its own
+ *   CRC-32: damage anywhere is SC_ERR_FORMAT, never loaded. Before libhdf5 reads an HDF5 file
+ *   in the process, a child process forked for the purpose opens it, visits every object and
+ *   reads every dataset: libhdf5 can crash on a crafted or damaged file, and then the child
+ *   dies, not the host (SC_ERR_FORMAT naming the signal). A file with links to other files
+ *   (external links) or values kept in other files (external or virtual storage) is refused.
+ *   Files are written whole in memory, then to a temporary file beside the target with every
+ *   system call checked, read back, renamed over the target, the folder synced: a failure leaves
+ *   the previous file intact (Tests/c/test_faults.c fails each call in turn). A save target that
+ *   exists and is not a regular file is refused.
+ *
  * fork().  A child process forked after the library has started its threads may go on using
  *   every handle it inherited: the worker pool and loader threads are started afresh in the
  *   child (the parent's are not there), with the same results.
@@ -345,9 +360,12 @@ void sc_schedule_destroy(sc_schedule *s);
    Every reader checks the whole file before it keeps anything: magic numbers, header fields,
    sizes against the declared counts (a header declaring more than the file can hold is
    rejected before anything is allocated), dimensions and label ranges.
-   Errors: SC_ERR_IO (a file cannot be opened; the message names it), SC_ERR_FORMAT (truncated,
-   corrupt or mismatched content; the message names the file and what was wrong),
-   SC_ERR_INVALID_ARGUMENT (spec). */
+   Labels must be below INT32_MAX (class counts are int32). HDF5 files are probed in a child
+   process first (see Files above).
+   Errors: SC_ERR_IO (a file cannot be opened or is not a regular file; the message names it),
+   SC_ERR_FORMAT (truncated, corrupt or mismatched content, a file that is not HDF5, libhdf5
+   failing on it, links or values in other files; the message names the file and what was
+   wrong), SC_ERR_INVALID_ARGUMENT (spec). */
 sc_status sc_dataset_open(const char *spec, sc_dataset **out);
 
 /* A data set from a host's arrays, copied: n samples of the given shape ("CxHxW", each in
@@ -505,8 +523,10 @@ sc_status sc_trainer_attach_lr_estimator(sc_trainer *t, const char *spec);
    empty record). Spec keys and defaults:
      flush_every=100  steps between rewrites of the run file (evaluations always rewrite it)
      append=0         1: keep the file's rows up to the trainer's iteration and go on from them
+   The file is written as sc_checkpoint_save writes checkpoints (whole-file checksum, atomic).
    Errors: SC_ERR_IO (the file cannot be written, checked at once), SC_ERR_FORMAT (append=1 and
-   the file is not a run file), SC_ERR_INVALID_ARGUMENT. */
+   the file is not a run file, or is damaged), SC_ERR_STATE (the trainer's model was destroyed),
+   SC_ERR_INVALID_ARGUMENT. */
 sc_status sc_trainer_record(sc_trainer *t, const char *path, const char *spec);
 
 /* One training iteration on a batch of n samples (1 <= n <= 65536): forward in training mode
@@ -705,9 +725,13 @@ void sc_trainer_destroy(sc_trainer *t);
    estimator_spec. Every dataset carries a CRC-32 of its bytes (attribute "crc32"). Version 1
    held the same counters in one dataset "counters" (iteration, optimizer steps, the four
    generator words, estimator start); sc_checkpoint_load and the other readers accept both.
-   Atomic: the file is written under a temporary name in the same folder, flushed, fsynced and
-   renamed over `path`, and the folder is fsynced; a failure or a kill at any moment leaves the
-   previous file at `path` intact. When the trainer has trained from a loader
+   The file starts with the whole-file checksum of "Files" above.
+   Atomic: the file is built in memory, written under the temporary name `path`.tmp.<pid> in the
+   same folder, fsynced, read back and compared, renamed over `path`, and the folder is fsynced;
+   every system call's result is checked. A failure or a kill at any moment before the rename
+   leaves the previous file at `path` intact; a failure to sync the folder after the rename is
+   reported (SC_ERR_IO, "cannot sync the folder") with the new file complete at `path`.
+   Temporary files of killed processes are removed by the next save to the same path. When the trainer has trained from a loader
    (sc_trainer_train_epoch), the loader's position is saved too ("loader_position" with the
    attribute loader_spec): after sc_checkpoint_load, the next sc_trainer_train_epoch with a loader
    of the same spec (over the same data) starts at the batch the saved run would have taken next;
@@ -715,21 +739,26 @@ void sc_trainer_destroy(sc_trainer *t);
    data-parallel job (shard=0/WORLD) resumes every rank at the same place;
    a normalising loader's statistics are saved as "normalization/mean" and
    "normalization/inverse_std" (see sc_loader_load_normalization).
-   Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full),
-   SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
+   Errors: SC_ERR_IO (the folder is missing or not writable, the disk is full, any write, sync,
+   close or rename fails, `path` exists and is not a regular file), SC_ERR_OUT_OF_MEMORY
+   (libhdf5 cannot build the file), SC_ERR_INVALID_ARGUMENT (NULL or empty path, dead handle). */
 sc_status sc_checkpoint_save(const sc_trainer *t, const char *path);
 
 /* Loads a checkpoint saved by sc_checkpoint_save into a trainer whose model has the same named
    tensors (same depth, variant, input and classes) and whose optimizer has the same kind of
    state. Restores weights, statistics, optimizer state, iteration, generator, schedule (as
    saved; the trainer spec's fixed lr and momentum when none was set) and the estimator.
-   Everything is read and checked first (format tag and version 1 or 2, each dataset's presence,
-   shape, type and checksum, counters that no run can reach: negative, or an estimator start
-   after the iteration); on any problem the trainer is unchanged.
+   Everything is read and checked first (the whole-file checksum when the file has one, format
+   tag and version 1 or 2, each dataset's presence, shape, type and checksum, counters that no
+   run can reach: negative, beyond INT32_MAX, or an estimator start after the iteration; values
+   as sc_model_param_set and sc_optimizer_state_set check them: finite, running variances not
+   negative; estimator snapshots as long as this trainer's); on any problem the trainer is
+   unchanged. A saved loader position that the next sc_trainer_train_epoch's loader does not
+   have fails that call once (SC_ERR_FORMAT) and is dropped.
    Errors: SC_ERR_IO (cannot open), SC_ERR_FORMAT (not HDF5, damaged, truncated, another format
-   or version: the message names the version found and those readable, impossible counters, or
-   a dataset whose shape differs: the message names the dataset and both shapes),
-   SC_ERR_INVALID_ARGUMENT. */
+   or version: the message names the version found and those readable, impossible counters or
+   values, or a dataset whose shape differs: the message names the dataset and both shapes;
+   libhdf5 failing on the file, links or values in other files), SC_ERR_INVALID_ARGUMENT. */
 sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
 
 /* ---------------------------------------------------------------------------------------------
@@ -853,9 +882,12 @@ sc_status sc_optimizer_state_set(sc_optimizer *o, const float *state, int64_t le
 /* One update of params (n floats, updated in place) from grads (n floats) with this step's
    learning rate and momentum (e.g. from sc_schedule_at; momentum is Adam's beta1 and unused by
    adagrad and adadelta). The buffers are only used during the call.
-   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1)),
-   SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a gradient is NaN or infinite:
-   nothing changes). */
+   The optimizer keeps a copy of the parameters and its state (n floats + the state) from which
+   an update that overflows is undone.
+   Errors: SC_ERR_INVALID_ARGUMENT (NULL, lr not finite or < 0, momentum outside [0, 1), a
+   parameter NaN or infinite), SC_ERR_SHAPE (n differs from creation), SC_ERR_NONFINITE (a
+   gradient is NaN or infinite, or the update would make a parameter or the state non-finite,
+   as Adam's second moment of a gradient of 1e30 would: nothing changes). */
 sc_status sc_optimizer_step(sc_optimizer *o, float *params, const float *grads, int64_t n, float lr,
                             float momentum);
 

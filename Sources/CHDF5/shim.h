@@ -4,6 +4,9 @@
 /* HDF5's property-list and type "constants" are macros over global ids, which Swift cannot import.
    These wrappers give them names Swift can call. */
 static inline hid_t sc_h5p_default(void) { return H5P_DEFAULT; }
+static inline hid_t sc_h5p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t sc_h5p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t sc_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline unsigned sc_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned sc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline hid_t sc_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }

@@ -41,8 +41,8 @@ public func sc_dataset_from_memory(_ x: UnsafePointer<Float>?, _ labels: UnsafeP
             throw SuperConvError.invalidArgument("x[\(bad)] = \(values[bad]) is not finite")
         }
         let labelValues = Array(UnsafeBufferPointer(start: labels, count: Int(n)))
-        if let bad = labelValues.firstIndex(where: { $0 < 0 }) {
-            throw SuperConvError.invalidArgument("labels[\(bad)] = \(labelValues[bad]) is negative")
+        if let bad = labelValues.firstIndex(where: { $0 < 0 || Int($0) >= maximumClasses }) {
+            throw SuperConvError.invalidArgument("labels[\(bad)] = \(labelValues[bad]) is outside [0, \(maximumClasses))")
         }
         let dataset = try Dataset(channels: parts[0], height: parts[1], width: parts[2],
                                   classes: Int(labelValues.max()!) + 1, labels: labelValues,
@@ -80,8 +80,9 @@ public func sc_dataset_get(_ d: OpaquePointer?, _ first: Int64, _ count: Int64, 
                            _ xLen: Int64, _ labels: UnsafeMutablePointer<Int32>?) -> Int32 {
     exported("sc_dataset_get") {
         let dataset = try resolveDataset(d).dataset
-        guard first >= 0, count >= 0, first + count <= Int64(dataset.count) else {
-            throw SuperConvError.invalidArgument("samples \(first)..<\(first + count) are outside the \(dataset.count) of the data set")
+        // Subtraction, not first + count: both come from the caller and may be near INT64_MAX.
+        guard first >= 0, count >= 0, first <= Int64(dataset.count), count <= Int64(dataset.count) - first else {
+            throw SuperConvError.invalidArgument("\(count) samples from \(first) are outside the \(dataset.count) of the data set")
         }
         if let x {
             try checkLength(xLen, Int(count) * dataset.sampleSize, "x for \(count) samples")

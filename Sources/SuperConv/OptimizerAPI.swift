@@ -7,12 +7,47 @@ final class OptimizerHandle: HandleObject, SpecifiedHandle {
     let spec: OwnedCString
     /// One slot, re-pointed at the host's buffers on every step (no allocation per step).
     var slots: [ParameterSlot]
+    /// The parameters and the state before the step under way: an update that overflows (a
+    /// second moment of huge gradients, a sum of squares) is undone from here.
+    private var before: [Float]
 
     init(_ optimizer: any Optimizer, count: Int, spec: String, placeholder: UnsafeMutablePointer<Float>) {
         self.optimizer = optimizer
         self.count = count
         self.spec = OwnedCString(spec)
         slots = [ParameterSlot(value: placeholder, gradient: placeholder, count: count)]
+        before = Array(repeating: 0, count: count + optimizer.state.reduce(0) { $0 + $1.count })
+    }
+
+    /// Steps on the host's `params` and `grads`; when a parameter or a state value comes out
+    /// non-finite, both are put back as they were and the step is refused.
+    func step(_ params: UnsafeMutablePointer<Float>, _ grads: UnsafePointer<Float>, _ hyper: StepHyperparameters) throws {
+        let steps = optimizer.steps
+        before.withUnsafeMutableBufferPointer { saved in
+            var offset = count
+            saved.baseAddress!.update(from: params, count: count)
+            for tensor in optimizer.state {
+                (saved.baseAddress! + offset).update(from: tensor.data, count: tensor.count)
+                offset += tensor.count
+            }
+        }
+        slots[0].value = params
+        slots[0].gradient = grads
+        optimizer.step(slots, hyper)
+        let finite = (0..<count).allSatisfy { params[$0].isFinite }
+            && optimizer.state.allSatisfy { tensor in (0..<tensor.count).allSatisfy { tensor.data[$0].isFinite } }
+        guard !finite else { return }
+        before.withUnsafeBufferPointer { saved in
+            var offset = count
+            params.update(from: saved.baseAddress!, count: count)
+            for tensor in optimizer.state {
+                tensor.copy(from: saved.baseAddress! + offset)
+                offset += tensor.count
+            }
+        }
+        optimizer.steps = steps
+        throw SuperConvError.nonFinite("the update made a parameter or the optimizer's state non-finite (it overflowed); "
+                                       + "parameters and state unchanged")
     }
 
     var stateLength: Int { optimizer.state.reduce(0) { $0 + $1.count } }
@@ -65,9 +100,10 @@ public func sc_optimizer_step(_ o: OpaquePointer?, _ params: UnsafeMutablePointe
         for i in 0..<handle.count where !grads[i].isFinite {
             throw SuperConvError.nonFinite("grads[\(i)] = \(grads[i]); parameters and state unchanged")
         }
-        handle.slots[0].value = params
-        handle.slots[0].gradient = grads
-        handle.optimizer.step(handle.slots, StepHyperparameters(learningRate: lr, momentum: momentum))
+        for i in 0..<handle.count where !params[i].isFinite {
+            throw SuperConvError.invalidArgument("params[\(i)] = \(params[i]) is not finite; parameters and state unchanged")
+        }
+        try handle.step(params, grads, StepHyperparameters(learningRate: lr, momentum: momentum))
     }
 }
 

@@ -55,7 +55,7 @@ public func sc_schedule_table(_ s: OpaquePointer?, _ first: Int64, _ count: Int6
     exported("sc_schedule_table") {
         let schedule = try resolveSchedule(s).configuration.schedule
         let start = try checkIteration(first, "first")
-        guard count >= 0, Int64(start) + count <= Int64(Int32.max) + 1 else {
+        guard count >= 0, count <= Int64(Int32.max) + 1 - Int64(start) else {
             throw SuperConvError.invalidArgument("count = \(count) is out of range")
         }
         guard len == count else { throw SuperConvError.shape("the table has \(count) rows, len is \(len)") }

@@ -193,7 +193,7 @@ public func sc_trainer_attach_lr_estimator(_ t: OpaquePointer?, _ spec: UnsafePo
 @_cdecl("sc_trainer_record")
 public func sc_trainer_record(_ t: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ spec: UnsafePointer<CChar>?) -> Int32 {
     exported("sc_trainer_record") {
-        let trainer = try resolveTrainer(t).trainer
+        let trainer = try resolveTrainer(t).usable()
         if let current = trainer.recorder {
             // Stopping (or switching files): a last flush, and any failure met while recording.
             trainer.recorder = nil

@@ -289,6 +289,10 @@ func makeDirectories(_ path: String) throws {
             throw CommandFailure("cannot create the folder \(prefix): \(String(cString: strerror(errno)))", exitCode: 73)
         }
     }
+    var status = stat()
+    guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+        throw CommandFailure("cannot create the folder \(path): something else of that name exists", exitCode: 73)
+    }
 }
 
 /// A failure of the command itself (not of a library call), with its exit code.

@@ -18,6 +18,12 @@ struct SuperConvCommand: ParsableCommand {
         version: String(cString: sc_version()),
         subcommands: [Train.self, RangeTestCommand.self, Evaluate.self, EstimateLR.self, Info.self]
     )
+
+    /// No subcommand is a usage error: the help goes to stderr and the exit code is 64.
+    func run() throws {
+        ProgressDisplay.write(Self.helpMessage() + "\n")
+        throw ExitCode(64)
+    }
 }
 
 /// Runs a command's body with Ctrl-C watched, turning failures into one line on stderr and

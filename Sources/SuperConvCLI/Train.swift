@@ -69,7 +69,10 @@ struct Train: ParsableCommand {
         let root = (ranks?.rank ?? 0) == 0
         let (train, eval) = try loader.loaders(data, shard: ranks.map { "\($0.rank)/\($0.size)" })
         let batches = train.counts.batches
-        let total = epochs * batches
+        let (total, overflow) = epochs.multipliedReportingOverflow(by: batches)
+        guard !overflow, total <= Int(Int32.max) else {
+            throw CommandFailure("--epochs \(epochs) of \(batches) batches is more than \(Int32.max) iterations", exitCode: 64)
+        }
         let net = try Model(spec: model.spec(for: train.dataset))
         let trainer = try Trainer(net, spec: optimizer.spec())
         let schedule = try Schedule(spec: schedule.spec(defaultPolicy: "onecycle", total: total))

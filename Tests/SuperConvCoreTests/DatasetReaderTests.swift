@@ -81,6 +81,11 @@ final class DatasetReaderTests: XCTestCase {
         XCTAssertTrue(failure { try IDXReader.read(images: long, labels: labels, classes: nil) }!.message.contains("longer than"))
         let huge = write("huge", bigEndian([0x803, 1_000_000, 1000, 1000]) + Array(repeating: 0, count: 10))
         XCTAssertTrue(failure { try IDXReader.read(images: huge, labels: labels, classes: nil) }!.message.contains("more than the"))
+        // A plain file cannot hold more than its bytes (1032x is a compressed file's bound): refused
+        // before the declared 10 MB are allocated, not reported as truncated after.
+        let plainHuge = write("plainhuge", bigEndian([0x803, 1000, 100, 100]) + Array(repeating: 0, count: 100_000))
+        let p = failure { try IDXReader.read(images: plainHuge, labels: labels, classes: nil) }!
+        XCTAssertTrue(p.message.contains("more than the 100016-byte file can hold"), p.message)
         let fewLabels = write("few", bigEndian([0x801, 2]) + [0, 1])
         XCTAssertTrue(failure { try IDXReader.read(images: images, labels: fewLabels, classes: nil) }!.message.contains("has 3 images but"))
         let missing = failure { try IDXReader.read(images: directory + "/nope", labels: labels, classes: nil) }!
@@ -173,12 +178,35 @@ final class DatasetReaderTests: XCTestCase {
         let mismatch = writeHDF5("mismatch.h5", images: Array(repeating: 0, count: 12), dims: [1, 3, 2, 2], labels: [0, 1])
         XCTAssertTrue(failure { try HDF5Reader.read(path: mismatch, images: "images", labels: "labels", channelsLast: false, classes: nil) }!
             .message.contains("has 1 samples but"))
+        // Content that is not HDF5 is a format error (SC_ERR_FORMAT, as the header says), not an I/O one.
         let notHDF5 = write("plain.h5", Array(repeating: 7, count: 100))
-        XCTAssertEqual(failure { try HDF5Reader.read(path: notHDF5, images: "images", labels: "labels", channelsLast: false, classes: nil) }?.status, .io)
+        XCTAssertEqual(failure { try HDF5Reader.read(path: notHDF5, images: "images", labels: "labels", channelsLast: false, classes: nil) }?.status, .format)
+        // One flipped bit in a label: INT32_MAX would make 2^31 classes, more than an int32 counts.
+        let hugeLabel = writeHDF5("label.h5", images: Array(repeating: 0, count: 12), dims: [1, 3, 2, 2], labels: [Int32.max])
+        XCTAssertTrue(failure { try HDF5Reader.read(path: hugeLabel, images: "images", labels: "labels", channelsLast: false, classes: nil) }!
+            .message.contains("2147483648 classes; at most 2147483647"))
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
         bytes = Array(bytes.prefix(bytes.count / 2))
         let truncated = write("truncated.h5", bytes)
         XCTAssertNotNil(failure { try HDF5Reader.read(path: truncated, images: "images", labels: "labels", channelsLast: false, classes: nil) })
+    }
+
+    /// A chunked dataset that stores no chunk reads as its fill value: 256 MiB declared by a file
+    /// of a few kilobytes are refused before anything is allocated.
+    func testDeclaredSizesBeyondTheFileAreRefused() throws {
+        let path = directory + "/sparse.h5"
+        let file = H5Fcreate(path, sc_h5f_acc_trunc(), sc_h5p_default(), sc_h5p_default())
+        var dims: [hsize_t] = [1 << 12, 1, 256, 256], chunk: [hsize_t] = [1, 1, 256, 256], one: [hsize_t] = [1 << 12]
+        let space = H5Screate_simple(4, &dims, nil), labelSpace = H5Screate_simple(1, &one, nil)
+        let plist = H5Pcreate(sc_h5p_dataset_create())
+        H5Pset_chunk(plist, 4, &chunk)
+        H5Dclose(H5Dcreate2(file, "images", sc_h5t_native_uint8(), space, sc_h5p_default(), plist, sc_h5p_default()))
+        H5Pset_chunk(plist, 1, &one)
+        H5Dclose(H5Dcreate2(file, "labels", sc_h5t_native_int32(), labelSpace, sc_h5p_default(), plist, sc_h5p_default()))
+        H5Pclose(plist); H5Sclose(space); H5Sclose(labelSpace); H5Fclose(file)
+        let error = failure { try HDF5Reader.read(path: path, images: "images", labels: "labels", channelsLast: false, classes: nil) }
+        XCTAssertEqual(error?.status, .format)
+        XCTAssertTrue(error?.message.contains("more than the file can hold") ?? false, error?.message ?? "")
     }
 
     func testSpecsChooseTheReaderAndNameBadKeys() throws {

@@ -116,6 +116,10 @@ final class LoaderTests: XCTestCase {
         XCTAssertThrowsError(try loader(dataset(2), "normalize=channel mean=1,2 std=1,1"))
         XCTAssertThrowsError(try LoaderConfiguration(spec: "normalize=channel mean=1"))
         XCTAssertThrowsError(try LoaderConfiguration(spec: "normalize=channel mean=1 std=0"))
+        // 1/1e-45 is inf: every normalised value would be inf (the step then fails on it).
+        XCTAssertThrowsError(try LoaderConfiguration(spec: "normalize=channel mean=1 std=1e-45")) {
+            XCTAssertTrue(($0 as? SuperConvError)?.message.contains("inverses are finite") ?? false, "\($0)")
+        }
     }
 
     /// Threads of this process, from /proc.

@@ -357,6 +357,17 @@ static void faults(void) {
   rmdir(blocker);
   CHECK_OK(sc_checkpoint_load(t, inside));
 
+  /* A target that exists and is not a regular file is refused, not replaced (as root, a save
+     onto the null device renamed a file over the device node; a FIFO stands in for it here). */
+  char fifo[600];
+  struct stat node;
+  path(fifo, "fifo");
+  CHECK(mkfifo(fifo, 0600) == 0, "cannot make the FIFO %s", fifo);
+  CHECK_FAILS(sc_checkpoint_save(t, fifo), SC_ERR_IO, "exists and is not a regular file");
+  CHECK(stat(fifo, &node) == 0 && S_ISFIFO(node.st_mode), "the FIFO was replaced");
+  unlink(fifo);
+  CHECK_FAILS(sc_checkpoint_save(t, ro), SC_ERR_IO, "exists and is not a regular file");
+
   /* A save into a missing folder fails with SC_ERR_IO and leaves nothing behind. */
   CHECK_FAILS(sc_checkpoint_save(t, "/nonexistent-folder/ckpt.h5"), SC_ERR_IO, "/nonexistent-folder/ckpt.h5");
 
@@ -374,6 +385,13 @@ static void faults(void) {
     waitpid(child, NULL, 0);
     CHECK_OK(sc_checkpoint_load(t, target));
   }
+  /* A temporary file of a killed saver (its process gone) is removed by the next save. */
+  char abandoned[700];
+  snprintf(abandoned, sizeof abandoned, "%s.tmp.%d", target, 2147483646);  /* beyond any pid_max */
+  FILE *left = fopen(abandoned, "w");
+  if (left) fclose(left);
+  CHECK_OK(sc_checkpoint_save(t, target));
+  CHECK(access(abandoned, F_OK) != 0, "the abandoned temporary file %s is still there", abandoned);
   sc_trainer_destroy(adam_t); sc_model_destroy(adam_m);
   sc_trainer_destroy(deep_t); sc_model_destroy(deep);
   sc_trainer_destroy(t); sc_model_destroy(m);

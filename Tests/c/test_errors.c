@@ -185,7 +185,34 @@ static void model_destroyed_before_trainer(void) {
   sc_model_destroy(m);
   CHECK_FAILS(sc_trainer_step(t, x, labels, 2, NULL, NULL), SC_ERR_STATE, "model was destroyed");
   CHECK_FAILS(sc_model_forward(m, x, 2, x, 6), SC_ERR_INVALID_ARGUMENT, "not a live sc_model");
+  CHECK_FAILS(sc_trainer_record(t, "/tmp/superconv-never-written.h5", NULL), SC_ERR_STATE, "model was destroyed");
   sc_trainer_destroy(t);
+}
+
+/* Values at the ends of their types: a status, never a trap of overflowing arithmetic. */
+static void values_at_the_limits(void) {
+  float x[4 * 3 * 8 * 8] = {0}, lr[5], momentum[5];
+  int32_t labels[4] = {0, 1, INT32_MAX, 3};
+  sc_dataset *d = NULL;
+  CHECK_FAILS(sc_dataset_from_memory(x, labels, 4, "3x8x8", &d), SC_ERR_INVALID_ARGUMENT,
+              "labels[2] = 2147483647 is outside [0, 2147483647)");
+  labels[2] = INT32_MAX - 1;
+  CHECK_OK(sc_dataset_from_memory(x, labels, 4, "3x8x8", &d));
+  int32_t classes = 0;
+  CHECK_OK(sc_dataset_info(d, NULL, NULL, NULL, NULL, &classes));
+  CHECK(classes == INT32_MAX, "classes %d", classes);
+  CHECK_FAILS(sc_dataset_get(d, INT64_MAX, 1, x, 3 * 8 * 8, NULL), SC_ERR_INVALID_ARGUMENT, "outside the 4");
+  CHECK_FAILS(sc_dataset_get(d, 1, INT64_MAX, NULL, 0, NULL), SC_ERR_INVALID_ARGUMENT, "outside the 4");
+  CHECK_FAILS(sc_dataset_get(d, 4, INT64_MAX, NULL, 0, NULL), SC_ERR_INVALID_ARGUMENT, "outside the 4");
+  CHECK_OK(sc_dataset_get(d, 4, 0, NULL, 0, NULL));
+  sc_dataset_destroy(d);
+
+  sc_schedule *s = NULL;
+  CHECK_OK(sc_schedule_create("policy=onecycle base_lr=0.1 max_lr=1 stepsize=50", &s));
+  CHECK_FAILS(sc_schedule_table(s, 5, INT64_MAX - 2, lr, momentum, INT64_MAX - 2), SC_ERR_INVALID_ARGUMENT, "out of range");
+  CHECK_FAILS(sc_schedule_table(s, INT32_MAX, 2, lr, momentum, 2), SC_ERR_INVALID_ARGUMENT, "out of range");
+  CHECK_OK(sc_schedule_table(s, INT32_MAX, 1, lr, momentum, 1));
+  sc_schedule_destroy(s);
 }
 
 int main(void) {
@@ -197,5 +224,6 @@ int main(void) {
   trainer_calls(m);
   sc_model_destroy(m);
   model_destroyed_before_trainer();
+  values_at_the_limits();
   return check_summary("test_errors");
 }

@@ -91,6 +91,27 @@ static void state_round_trip(void) {
   g[2] = INFINITY;
   CHECK_FAILS(sc_optimizer_step(a, wa, g, P, 0.1f, 0.9f), SC_ERR_NONFINITE, "grads[2] = inf");
   CHECK(memcmp(before, wa, sizeof wa) == 0, "a refused step changed the parameters");
+  g[2] = 0;
+  wa[1] = NAN;
+  CHECK_FAILS(sc_optimizer_step(a, wa, g, P, 0.1f, 0.9f), SC_ERR_INVALID_ARGUMENT, "params[1] = nan");
+  wa[1] = before[1];
+
+  /* Adam's second moment of a gradient of 1e30 overflows to inf (state_set would then refuse
+     what state_get returns): the step is refused and undone. */
+  sc_optimizer *adam = NULL;
+  float w[P] = {0}, huge[P] = {0}, adam_before[2 * P], adam_after[2 * P];
+  int64_t steps_before = -1, steps_after = -1;
+  CHECK_OK(sc_optimizer_create("optimizer=adam", P, &adam));
+  CHECK_OK(sc_optimizer_step(adam, w, g, P, 0.1f, 0.9f));
+  CHECK_OK(sc_optimizer_state_get(adam, adam_before, 2 * P, &steps_before));
+  memcpy(before, w, sizeof w);
+  huge[4] = 1e30f;
+  CHECK_FAILS(sc_optimizer_step(adam, w, huge, P, 0.1f, 0.9f), SC_ERR_NONFINITE, "parameters and state unchanged");
+  CHECK_OK(sc_optimizer_state_get(adam, adam_after, 2 * P, &steps_after));
+  CHECK(memcmp(before, w, sizeof w) == 0 && memcmp(adam_before, adam_after, sizeof adam_after) == 0 &&
+        steps_before == steps_after, "a refused Adam step changed the parameters, the state or the step count");
+  CHECK_OK(sc_optimizer_state_set(adam, adam_after, 2 * P, steps_after));
+  sc_optimizer_destroy(adam);
   sc_optimizer *c = (sc_optimizer *)0x1;
   CHECK_FAILS(sc_optimizer_create("optimizer=lion", P, &c), SC_ERR_INVALID_ARGUMENT, "optimizer=lion");
   CHECK(c == NULL, "out not cleared");

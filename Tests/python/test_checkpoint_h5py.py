@@ -11,6 +11,7 @@ import zlib
 import h5py
 import numpy as np
 import pytest
+from whole_file_checksum import reseal
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LIBRARY = os.environ.get("SUPERCONV_LIBRARY", str(ROOT / ".build" / "release" / "libsuperconv.so"))
@@ -181,6 +182,7 @@ def test_impossible_counters_are_rejected_in_version_2(lib, tmp_path, counter, v
     resave_fixture(lib, path)
     with h5py.File(path, "r+") as f:
         rewrite(f["trainer/" + counter], value)
+    reseal(path)
     assert_load_fails(lib, path, "the counters in group 'trainer' are impossible")
 
 
@@ -193,3 +195,106 @@ def test_impossible_counters_are_rejected_in_version_1(lib, tmp_path, position, 
         counters[position] = value
         rewrite(f["counters"], counters)
     assert_load_fails(lib, path, "the counters in dataset 'counters' are impossible")
+
+
+def test_an_edit_that_keeps_every_dataset_checksum_is_refused_by_the_whole_file_checksum(lib, tmp_path):
+    """Attributes such as schedule_spec carry no checksum of their own: the whole-file one holds them."""
+    path = tmp_path / "edited.h5"
+    resave_fixture(lib, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["schedule_spec"] = np.bytes_(b"policy=one_cycle max_lr=9")
+    assert_load_fails(lib, path, "fails its whole-file checksum")
+
+
+def replace(f, name, values, **options):
+    """Replaces a dataset (with a valid checksum of the values given), as a deliberate edit would."""
+    del f[name]
+    f.create_dataset(name, data=values, **options)
+    f[name].attrs["crc32"] = np.int64(zlib.crc32(np.ascontiguousarray(values).tobytes()))
+
+
+def edited_fixture(lib, tmp_path, edit):
+    """The fixture saved as version 2, edited with h5py, its whole-file checksum made valid again."""
+    path = tmp_path / "edited.h5"
+    resave_fixture(lib, path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    reseal(path)
+    return path
+
+
+def test_an_iteration_beyond_int32_is_impossible(lib, tmp_path):
+    path = edited_fixture(lib, tmp_path, lambda f: rewrite(f["trainer/iteration"], 2**63 - 1))
+    assert_load_fails(lib, path, "the counters in group 'trainer' are impossible")
+
+
+def nonfinite_weight(f):
+    values = f["model/fc.weight"][()]
+    values[1, 2] = np.nan
+    replace(f, "model/fc.weight", values)
+
+
+def negative_variance(f):
+    values = f["model/bn1.running_var"][()]
+    values[0] = -1
+    replace(f, "model/bn1.running_var", values)
+
+
+def nonfinite_optimizer_state(f):
+    values = f["optimizer/0"][()]
+    values[3] = np.inf
+    replace(f, "optimizer/0", values)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (nonfinite_weight, "dataset 'model/fc.weight' holds nan at 66; values must be finite"),
+    (negative_variance, "dataset 'model/bn1.running_var' holds the negative variance -1.0 at 0"),
+    (nonfinite_optimizer_state, "dataset 'optimizer/0' holds inf at 3; values must be finite"),
+])
+def test_values_are_checked_as_the_setters_check_them(lib, tmp_path, edit, needle):
+    assert_load_fails(lib, edited_fixture(lib, tmp_path, edit), needle)
+
+
+def test_estimator_snapshots_of_another_length_are_refused(lib, tmp_path):
+    """Loaded, they made every later step fail after it had updated the weights."""
+    def shorten(f):
+        for name in ("estimator/previous", "estimator/latest"):
+            replace(f, name, f[name][()][:-1])
+    assert_load_fails(lib, edited_fixture(lib, tmp_path, shorten), "dataset 'estimator/latest' has shape")
+
+
+def test_a_declared_size_beyond_the_file_is_refused_before_anything_is_allocated(lib, tmp_path):
+    """2^40 floats in a chunked dataset that stores none: the size is not trusted."""
+    def enlarge(f):
+        for name in ("estimator/previous", "estimator/latest"):
+            del f[name]
+            f.create_dataset(name, shape=(2**40,), maxshape=(None,), chunks=(1024,), dtype=np.float32)
+            f[name].attrs["crc32"] = np.int64(0)
+    assert_load_fails(lib, edited_fixture(lib, tmp_path, enlarge), "declares [1099511627776] values, more than the")
+
+
+def test_values_from_other_files_are_refused(lib, tmp_path):
+    """External links and external storage would let a checkpoint read any file of the system."""
+    other = tmp_path / "other.h5"
+    with h5py.File(FIXTURE_V1, "r") as f:
+        count = f["model/fc.bias"].shape[0]
+    with h5py.File(other, "w") as f:
+        f["fc.bias"] = np.zeros(count, dtype=np.float32)
+        f["fc.bias"].attrs["crc32"] = np.int64(zlib.crc32(bytes(4 * count)))
+
+    def link(f):
+        size = f["model/fc.bias"].shape
+        del f["model/fc.bias"]
+        f["model/fc.bias"] = h5py.ExternalLink(str(other), "/fc.bias")
+        assert f["model/fc.bias"].shape == size
+    assert_load_fails(lib, edited_fixture(lib, tmp_path, link), "links to another file")
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(range(256)) * 4)
+
+    def external(f):
+        count = f["model/fc.bias"].shape[0]
+        del f["model/fc.bias"]
+        f.create_dataset("model/fc.bias", shape=(count,), dtype=np.float32, external=[(str(secret), 0, 4 * count)])
+        f["model/fc.bias"].attrs["crc32"] = np.int64(zlib.crc32(secret.read_bytes()[: 4 * count]))
+    assert_load_fails(lib, edited_fixture(lib, tmp_path, external), "keeps dataset values in other files")

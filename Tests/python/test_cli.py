@@ -129,6 +129,22 @@ def test_bad_files(data, tmp_path):
     assert result.returncode == 65 and "not an HDF5 file" in error_line(result)
     result = run("train", *data, *TINY, "--out", "/proc/no/such/folder")
     assert result.returncode == 73 and "cannot create the folder" in error_line(result)
+    # A file where the folder should be: the folder cannot be made (73), not a failed write (74).
+    result = run("train", *data, *TINY, "--out", str(tmp_path / "garbage.h5"))
+    assert result.returncode == 73 and "something else of that name exists" in error_line(result)
+    # A damaged HDF5 data set is a content error (65), not an I/O one (74).
+    result = run("train", "--train-data", f"format=hdf5 path={tmp_path / 'garbage.h5'}", *TINY)
+    assert result.returncode == 65 and "not an HDF5 file" in error_line(result)
+
+
+def test_no_subcommand_is_a_usage_error():
+    result = run()
+    assert result.returncode == 64 and "SUBCOMMANDS" in result.stderr.upper()
+
+
+def test_an_iteration_count_beyond_int32_is_refused(data):
+    result = run("train", *data, *TINY, "--epochs", str(2**63 - 1))
+    assert result.returncode == 64 and "more than 2147483647 iterations" in error_line(result)
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_identically(data, tmp_path):

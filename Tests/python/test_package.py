@@ -60,6 +60,40 @@ def test_errors_carry_the_library_message():
         sc.load_checkpoint(t, "/nonexistent.h5")
 
 
+def test_host_arrays_are_checked_before_the_library_reads_them():
+    """The C calls take a count, not a length: an array smaller than count samples of the model's
+    shape would be read out of bounds (Model()(20000 one-pixel images) was a SIGSEGV)."""
+    model = small_model()
+    with pytest.raises(sc.ShapeError, match=r"x has shape \(20000, 1, 1, 1\); expected \[N, 1, 8, 8\]"):
+        model(np.zeros((20000, 1, 1, 1), np.float32))
+    trainer = sc.Trainer(model)
+    x, y = data(6)
+    with pytest.raises(sc.ShapeError, match=r"labels has shape \(3,\); expected \(6,\)"):
+        trainer.step(x, y[:3])
+    with pytest.raises(sc.ShapeError, match="labels has shape"):
+        trainer.evaluate(x, y[:3])
+    with pytest.raises(sc.ShapeError, match="labels has shape"):
+        sc.Dataset.from_arrays(x, y[:3])
+    with pytest.raises(sc.InvalidArgumentError, match="outside int32"):
+        trainer.step(x, np.array([2**33, 0, 1, 2, 0, 1]))
+    with pytest.raises(sc.ShapeError, match="x_eval has shape"):
+        trainer.range_test(x, y, x_eval=np.zeros((6, 1, 4, 4), np.float32), labels_eval=y, iterations=2)
+    assert trainer.iteration == 0
+    optimizer = sc.Optimizer(10)
+    params = np.zeros(10, np.float32)
+    with pytest.raises(sc.ShapeError, match="grads has 3 values, params 10"):
+        optimizer.step(params, np.zeros(3, np.float32), 0.1)
+
+
+def test_keyword_values_cannot_inject_keys_or_end_the_spec():
+    with pytest.raises(sc.InvalidArgumentError, match="a value may hold no spaces"):
+        sc.Model(depth="8 classes=5")
+    with pytest.raises(sc.InvalidArgumentError, match="a value may hold no spaces or NUL"):
+        sc.Model(depth="8\0", classes=5)
+    with pytest.raises(sc.InvalidArgumentError, match="holds a NUL character"):
+        sc.Model("depth=8\0 classes=5")
+
+
 def test_optimizer_updates_in_place_without_copies():
     w = np.ones(4, dtype=np.float32)
     address = w.ctypes.data
@@ -203,10 +237,12 @@ def test_checkpoint_keeps_the_training_normalization(tmp_path):
     # A checkpoint whose statistics were emptied is refused, not read.
     import h5py
     import shutil
+    from whole_file_checksum import reseal
     shutil.copy(tmp_path / "ckpt.h5", tmp_path / "emptied.h5")
     with h5py.File(tmp_path / "emptied.h5", "r+") as f:
         del f["normalization/mean"]
         f["normalization/mean"] = np.zeros(0, dtype=np.float32)
+    reseal(tmp_path / "emptied.h5")
     with pytest.raises(sc.FormatError, match="normalization/mean' has shape \\[0\\]"):
         copied.load_normalization(tmp_path / "emptied.h5")
     untrained = sc.Trainer(small_model())

@@ -47,20 +47,27 @@ enum CIFARReader {
     }
 }
 
-/// The bytes of a file, refusing files larger than a data set may be.
-func readWholeFile(_ path: String) throws -> [UInt8] {
-    guard let file = fopen(path, "rb") else {
-        throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))")
+/// The bytes of a regular file, refusing one of more than `limit` bytes before allocating.
+func readWholeFile(_ path: String, limit: Int = maximumDatasetBytes, what: String = "a data set") throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var status = stat()
+    guard fstat(fd, &status) == 0 else { throw SuperConvError.io("cannot examine \(path): \(String(cString: strerror(errno)))") }
+    guard status.st_mode & S_IFMT == S_IFREG else { throw SuperConvError.io("\(path) is not a regular file") }
+    let size = Int(status.st_size)
+    guard size <= limit else {
+        throw SuperConvError.format("\(path): \(size) bytes is more than \(what) may have (\(limit))")
     }
-    defer { fclose(file) }
-    guard fseek(file, 0, SEEK_END) == 0 else { throw SuperConvError.io("cannot seek in \(path)") }
-    let size = ftell(file)
-    guard size >= 0, size <= maximumDatasetBytes else {
-        throw SuperConvError.format("\(path): \(size) bytes is more than a data set may have")
-    }
-    rewind(file)
     var bytes = [UInt8](repeating: 0, count: size)
-    let read = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, file) }
-    guard read == size else { throw SuperConvError.io("\(path): read \(read) of \(size) bytes") }
+    var done = 0
+    while done < size {
+        let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+        if got < 0 && errno == EINTR { continue }
+        guard got > 0 else {
+            throw SuperConvError.io("\(path): read \(done) of \(size) bytes\(got < 0 ? ": " + String(cString: strerror(errno)) : "")")
+        }
+        done += got
+    }
     return bytes
 }

@@ -32,6 +32,11 @@ public final class Dataset: @unchecked Sendable {
             throw SuperConvError.format("\(source): \(stored) values for \(labels.count) samples of \(channels)x\(height)x\(width)")
         }
         guard classes >= 1 else { throw SuperConvError.format("\(source): no classes") }
+        // Class counts cross the C ABI as int32 (sc_dataset_info): a label of INT32_MAX would
+        // make one more.
+        guard classes <= maximumClasses else {
+            throw SuperConvError.format("\(source): \(classes) classes; at most \(maximumClasses) are supported")
+        }
         if let bad = labels.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
             throw SuperConvError.format("\(source): label \(labels[bad]) of sample \(bad) is outside [0, \(classes))")
         }
@@ -74,6 +79,9 @@ func checkedProduct(_ dims: [Int]) -> Int? {
     }
     return product
 }
+
+/// The most classes a data set may have (labels below it), which keeps every class count an int32.
+public let maximumClasses = Int(Int32.max)
 
 /// The most bytes a reader accepts for the pixels of one data set (4 GiB): a header that
 /// declares more is treated as corrupt rather than trusted with an allocation.

@@ -1,14 +1,28 @@
 import CHDF5
+import Glibc
 
 /// Reads an HDF5 file holding an image dataset (uint8 or float32, rank 4, NCHW or NHWC) and a
-/// label dataset (integers, rank 1) of the same length. HDF5's own error printing is off; its
-/// failures become statuses that name the file and the dataset.
+/// label dataset (integers, rank 1) of the same length. The file is probed in a child process
+/// first (`HDF5File.probe`: libhdf5 can crash on damaged files; links and values in other files
+/// are refused); HDF5's own error printing is off; its failures become statuses that name the
+/// file and the dataset. No dataset may declare more values than the file could hold compressed.
 enum HDF5Reader {
     static func read(path: String, images: String, labels: String, channelsLast: Bool, classes: Int?) throws -> Dataset {
         sc_h5_silence_errors()
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw SuperConvError.io("\(path) is not a regular file") }
+        guard access(path, R_OK) == 0 else { throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard HDF5File.hasSignature(path: path, size: Int(status.st_size)) else {
+            throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)")
+        }
+        try HDF5File.probe(path, image: nil, fileBytes: Int(status.st_size), maximumDatasetBytes: maximumDatasetBytes)
         let file = H5Fopen(path, sc_h5f_acc_rdonly(), sc_h5p_default())
-        guard file >= 0 else { throw SuperConvError.io("cannot open \(path) as an HDF5 file") }
+        guard file >= 0 else { throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)") }
         defer { H5Fclose(file) }
+        // A deflate stream expands at most about 1032:1 (as in IDXReader).
+        let holdable = Int(status.st_size).multipliedReportingOverflow(by: 1032)
+        let largest = holdable.overflow ? maximumDatasetBytes : min(maximumDatasetBytes, holdable.partialValue)
 
         let (imageDims, imageClass, imageSize) = try describe(file, images, path)
         guard imageDims.count == 4 else {
@@ -24,8 +38,9 @@ enum HDF5Reader {
         let (n, c, h, w) = channelsLast
             ? (imageDims[0], imageDims[3], imageDims[1], imageDims[2])
             : (imageDims[0], imageDims[1], imageDims[2], imageDims[3])
-        guard let total = checkedProduct(imageDims), total > 0, total <= maximumDatasetBytes / 4 else {
-            throw SuperConvError.format("\(path): '\(images)' has dimensions \(imageDims): empty or too large")
+        guard let total = checkedProduct(imageDims), total > 0, total <= maximumDatasetBytes / 4,
+              let bytes = checkedProduct([total, imageSize]), bytes <= largest else {
+            throw SuperConvError.format("\(path): '\(images)' has dimensions \(imageDims): empty or more than the file can hold")
         }
         var labelValues = [Int32](repeating: 0, count: n)
         try readDataset(file, labels, sc_h5t_native_int32(), &labelValues, path)

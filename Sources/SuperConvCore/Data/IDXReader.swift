@@ -28,15 +28,18 @@ enum IDXReader {
             throw SuperConvError.io("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { gzclose(file) }
+        // The buffer grows with what the file yields, so a header cannot make it allocate more
+        // than the file holds.
         func readExactly(_ count: Int, _ what: String) throws -> [UInt8] {
-            var buffer = [UInt8](repeating: 0, count: count)
-            var done = 0
-            while done < count {
-                let chunk = Int32(min(count - done, 1 << 30))
-                let got = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress! + done, UInt32(chunk)) }
+            var buffer: [UInt8] = []
+            while buffer.count < count {
+                let chunk = min(count - buffer.count, 1 << 24)
+                let start = buffer.count
+                buffer.append(contentsOf: repeatElement(0, count: chunk))
+                let got = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress! + start, UInt32(chunk)) }
                 if got < 0 { throw SuperConvError.format("\(path): corrupt compressed data while reading \(what)") }
-                if got == 0 { throw SuperConvError.format("\(path): truncated: \(what) needs \(count) bytes, file ends after \(done)") }
-                done += Int(got)
+                if got == 0 { throw SuperConvError.format("\(path): truncated: \(what) needs \(count) bytes, file ends after \(start)") }
+                buffer.removeLast(chunk - Int(got))
             }
             return buffer
         }
@@ -51,9 +54,11 @@ enum IDXReader {
         guard dims.allSatisfy({ $0 >= 1 }) else {
             throw SuperConvError.format("\(path): dimensions \(dims) include zero")
         }
-        // A deflate stream expands at most about 1032:1; a header declaring more than the file
-        // could hold is corrupt, and is rejected before anything is allocated.
-        guard let bytes = checkedProduct(dims), bytes <= maximumDatasetBytes, bytes <= Int(status.st_size) * 1032 else {
+        // A deflate stream expands at most about 1032:1, a plain file not at all; a header
+        // declaring more than the file could hold is corrupt, and is rejected before anything is
+        // allocated.
+        let expansion = gzdirect(file) == 1 ? 1 : 1032
+        guard let bytes = checkedProduct(dims), bytes <= maximumDatasetBytes, bytes <= Int(status.st_size) * expansion else {
             throw SuperConvError.format("\(path): header declares \(dims), more than the \(status.st_size)-byte file can hold")
         }
         let payload = try readExactly(bytes, "\(dims.map(String.init).joined(separator: "x")) values")

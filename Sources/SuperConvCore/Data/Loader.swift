@@ -73,8 +73,9 @@ public final class Loader: @unchecked Sendable {
             throw SuperConvError.invalidArgument("loader: \(samples) samples make no batch of \(configuration.batch)")
         }
         samplesPerEpoch = samples
+        // No batch holds more samples than a rank's share of the selection.
         slots = try (0..<configuration.prefetch).map { _ in
-            try Slot(batch: configuration.batch, sampleSize: dataset.sampleSize)
+            try Slot(batch: min(configuration.batch, samples), sampleSize: dataset.sampleSize)
         }
         if configuration.givenMean.isEmpty {
             computeNormalization()

@@ -88,7 +88,10 @@ public struct LoaderConfiguration: Sendable {
         }
         givenMean = try list("mean")
         givenStd = try list("std")
-        guard givenStd.allSatisfy({ $0 > 0 }) else { throw spec.invalid("std", "expected positive deviations") }
+        // The loader multiplies by 1/std: a deviation such as 1e-45 would make every value inf.
+        guard givenStd.allSatisfy({ $0 > 0 && (1 / $0).isFinite }) else {
+            throw spec.invalid("std", "expected positive deviations whose inverses are finite")
+        }
         guard givenMean.count == givenStd.count, givenMean.isEmpty || normalization == .channel else {
             throw spec.invalid("mean", "mean and std go together, with normalize=channel")
         }

@@ -123,7 +123,9 @@ public enum Checkpoint {
                                 estimatorStart: Int(try file.readInteger("trainer/estimator_start")))
             source = "group 'trainer'"
         }
-        guard counters.iteration >= 0, counters.optimizerSteps >= 0, counters.estimatorStart >= 0,
+        // Iterations are int32 wherever they cross the C ABI (schedules, sc_optimizer_state_set).
+        let reachable = 0...Int(Int32.max)
+        guard reachable.contains(counters.iteration), reachable.contains(counters.optimizerSteps), counters.estimatorStart >= 0,
               counters.estimatorStart <= counters.iteration else {
             throw SuperConvError.format("\(file.path): the counters in \(source) are impossible: iteration \(counters.iteration), "
                                         + "optimizer steps \(counters.optimizerSteps), estimator start \(counters.estimatorStart)")
@@ -154,7 +156,11 @@ public enum Checkpoint {
             let count = shape[0]
             var values = [Float](repeating: 0, count: count)
             try values.withUnsafeMutableBufferPointer { try file.read(name, floatsInto: $0.baseAddress!, shape: [count]) }
+            try checkFinite(values, name, file)
             columns.append(values)
+        }
+        if let bad = columns[1].firstIndex(where: { $0 <= 0 }) {
+            throw SuperConvError.format("\(path): dataset 'normalization/inverse_std' holds \(columns[1][bad]) at \(bad); it must be positive")
         }
         try loader.setNormalization(mode, mean: columns[0], inverseStd: columns[1], source: "the checkpoint \(path)")
     }
@@ -175,13 +181,26 @@ public enum Checkpoint {
                 throw saved == ours ? error
                     : SuperConvError.format("\(error.message); the checkpoint's model is '\(saved)', this one '\(ours)'")
             }
+            try checkFinite(values, "model/\(p.name)", file)
+            if p.name.hasSuffix(".running_var"), let bad = values.firstIndex(where: { $0 < 0 }) {
+                throw SuperConvError.format("\(file.path): dataset 'model/\(p.name)' holds the negative variance \(values[bad]) at \(bad)")
+            }
             tensors.append(values)
         }
         var weights = [Float](repeating: 0, count: model.statisticsWeights.count)
         try weights.withUnsafeMutableBufferPointer {
             try file.read("model_state/bn_weight", floatsInto: $0.baseAddress!, shape: [$0.count])
         }
+        try checkFinite(weights, "model_state/bn_weight", file)
         return (tensors, weights)
+    }
+
+    /// A checkpoint's values pass the checks that sc_model_param_set and sc_optimizer_state_set
+    /// make of a caller's.
+    private static func checkFinite(_ values: [Float], _ name: String, _ file: HDF5File) throws {
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw SuperConvError.format("\(file.path): dataset '\(name)' holds \(values[bad]) at \(bad); values must be finite")
+        }
     }
 
     public static func load(_ trainer: Trainer, from path: String) throws {
@@ -193,6 +212,7 @@ public enum Checkpoint {
             try values.withUnsafeMutableBufferPointer {
                 try file.read("optimizer/\(i)", floatsInto: $0.baseAddress!, shape: [tensor.count])
             }
+            try checkFinite(values, "optimizer/\(i)", file)
             optimizerState.append(values)
         }
         if file.exists("optimizer/\(trainer.optimizer.state.count)") {
@@ -207,7 +227,14 @@ public enum Checkpoint {
             let config = try EstimatorConfiguration(spec: estimatorText)
             var state = config.makeEstimator()
             let length = try file.shape("estimator/latest")
-            guard length.count == 1 else { throw SuperConvError.format("\(path): dataset 'estimator/latest' has shape \(length)") }
+            let values = try file.readIntegers("estimator/values", count: 3)
+            // Snapshots are empty before the first observation, and then as long as the
+            // trainer's: another length would fail every later step after its update.
+            let expected = values[0] == 0 ? 0 : trainer.estimatorSnapshotLength(config)
+            guard length == [expected], (0...Int64(Int32.max)).contains(values[0]) else {
+                throw SuperConvError.format("\(path): dataset 'estimator/latest' has shape \(length) after \(values[0]) observations, "
+                                            + "expected [\(expected)] (this trainer's snapshots under '\(estimatorText)')")
+            }
             state.previous = [Float](repeating: 0, count: length[0])
             state.latest = [Float](repeating: 0, count: length[0])
             try state.previous.withUnsafeMutableBufferPointer {
@@ -216,17 +243,21 @@ public enum Checkpoint {
             try state.latest.withUnsafeMutableBufferPointer {
                 try file.read("estimator/latest", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
             }
-            let values = try file.readIntegers("estimator/values", count: 3)
+            try checkFinite(state.previous, "estimator/previous", file)
+            try checkFinite(state.latest, "estimator/latest", file)
             state.observations = Int(values[0])
             state.smoothed = Double(bitPattern: UInt64(bitPattern: values[1]))
             state.raw = Double(bitPattern: UInt64(bitPattern: values[2]))
+            guard state.smoothed.isFinite, state.raw.isFinite || state.raw.isNaN else {
+                throw SuperConvError.format("\(path): dataset 'estimator/values' holds the estimates \(state.smoothed) and \(state.raw)")
+            }
             estimator = (config, state)
         }
         let loaderText = try file.attribute("loader_spec")
         var loaderPosition: (spec: String, epoch: Int, batch: Int)?
         if !loaderText.isEmpty {
             let position = try file.readIntegers("loader_position", count: 2)
-            guard position[0] >= 0, position[1] >= 0 else {
+            guard (0...Int64(Int32.max)).contains(position[0]), (0...Int64(Int32.max)).contains(position[1]) else {
                 throw SuperConvError.format("\(path): dataset 'loader_position' holds \(position)")
             }
             loaderPosition = (loaderText, Int(position[0]), Int(position[1]))

@@ -115,35 +115,3 @@ public final class RunRecorder {
         }
     }
 }
-
-/// Writes an HDF5 file atomically: to a temporary file in the same folder, fsynced, renamed over
-/// the target, the folder fsynced. Any failure removes the temporary file and leaves the
-/// previous file at `path` as it was.
-enum AtomicFile {
-    static func write(_ path: String, _ body: (HDF5File) throws -> Void) throws {
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let temporary = path + ".tmp.\(getpid())"
-        do {
-            do {
-                let file = try HDF5File.create(temporary)
-                try body(file)
-                try file.flush()
-            }  // closed here, before it is synced and renamed
-            try sync(temporary)
-            guard rename(temporary, path) == 0 else {
-                throw SuperConvError.io("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            unlink(temporary)
-            throw error
-        }
-        try sync(directory.isEmpty ? "/" : directory)
-    }
-
-    private static func sync(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw SuperConvError.io("cannot open \(path) to sync it: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw SuperConvError.io("cannot sync \(path): \(String(cString: strerror(errno)))") }
-    }
-}

@@ -224,6 +224,11 @@ public final class Trainer {
         try observeEstimator(learningRate: Double(schedule.values(at: iteration).learningRate))
     }
 
+    /// The floats of each estimator snapshot under `config`: what a checkpoint's must have.
+    func estimatorSnapshotLength(_ config: EstimatorConfiguration) -> Int {
+        (config.includesStatistics ? model.parameters : trainable).reduce(0) { $0 + $1.value.count }
+    }
+
     /// Attaches an estimator in a given state (from a checkpoint), without a new snapshot.
     func restoreEstimator(_ config: EstimatorConfiguration, _ state: LearningRateEstimator, start: Int) {
         watched = config.includesStatistics ? model.parameters : trainable

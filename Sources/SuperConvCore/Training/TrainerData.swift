@@ -22,11 +22,16 @@ extension Trainer {
     /// (or a checkpoint saved now and resumed) finishes the epoch. With an all-reduce, the BN
     /// running statistics are averaged across ranks at the epoch's end.
     public func trainEpoch(_ loader: Loader, progress: Progress = { _, _, _, _ in }) throws -> (loss: Double, accuracy: Double) {
-        if let pending = pendingLoaderPosition,
-           (try? LoaderConfiguration(spec: pending.spec))?.positionSpec == loader.configuration.positionSpec {
-            try loader.seek(epoch: pending.epoch, batch: pending.batch)
-        }
+        // Taken before it is tried: a position this loader does not have fails one call, not all.
+        let pending = pendingLoaderPosition
         pendingLoaderPosition = nil
+        if let pending, (try? LoaderConfiguration(spec: pending.spec))?.positionSpec == loader.configuration.positionSpec {
+            do {
+                try loader.seek(epoch: pending.epoch, batch: pending.batch)
+            } catch let error as SuperConvError {
+                throw SuperConvError.format("the checkpoint's \(error.message); it is dropped, and the next epoch starts where the loader stands")
+            }
+        }
         trainingLoader = loader
         let result = try forEachBatch(of: loader) { n in
             let lr = schedule.values(at: iteration).learningRate

@@ -50,8 +50,14 @@ def _spec(spec=None, **keys):
             value = int(value)
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
+        # A space would start another key (depth="8 classes=5"), a NUL would end the C string.
+        if any(c.isspace() or c == "\0" for c in str(value)):
+            raise InvalidArgumentError(f"{key}={str(value)!r}: a value may hold no spaces or NUL characters")
         parts.append(f"{key}={value}")
-    return " ".join(parts).encode()
+    text = " ".join(parts)
+    if "\0" in text:
+        raise InvalidArgumentError(f"the spec {text!r} holds a NUL character, which would end it early")
+    return text.encode()
 
 
 def _floats(array, what="x"):
@@ -59,8 +65,25 @@ def _floats(array, what="x"):
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _labels(array):
-    return np.ascontiguousarray(array, dtype=np.int32)
+def _samples(x, shape, what="x"):
+    """`x` as float32 [N, C, H, W] whose sample shape is `shape` (C, H, W): the library reads N
+    samples of that shape, so a smaller array would be read out of bounds."""
+    x = _floats(x)
+    if x.ndim != 4 or x.shape[1:] != tuple(shape):
+        raise ShapeError(f"{what} has shape {x.shape}; expected [N, {', '.join(map(str, shape))}]")
+    return x
+
+
+def _labels(array, count, what="labels"):
+    """`count` labels as int32, refusing values an int32 cannot hold (2**33 would become 0)."""
+    values = np.asarray(array)
+    if values.shape != (count,):
+        raise ShapeError(f"{what} has shape {values.shape}; expected ({count},)")
+    if values.size and values.dtype.kind not in "iu":
+        raise InvalidArgumentError(f"{what} must be integers, not {values.dtype}")
+    if values.size and (values.min() < -2**31 or values.max() >= 2**31):
+        raise InvalidArgumentError(f"{what} hold {values.max() if values.max() >= 2**31 else values.min()}, outside int32")
+    return np.ascontiguousarray(values, dtype=np.int32)
 
 
 def _fp(array):
@@ -158,9 +181,14 @@ class Model(_Handle):
             values = _floats(values)
             check(LIB.sc_model_param_set(self.handle, name.encode(), _fp(values), values.size))
 
+    @property
+    def input_shape(self):
+        """The shape (C, H, W) of one sample, from the spec's input key."""
+        return tuple(int(d) for d in dict(kv.split("=", 1) for kv in self.spec.split())["input"].split("x"))
+
     def __call__(self, x):
         """Inference-mode logits of a batch x [N, C, H, W]."""
-        x = _floats(x)
+        x = _samples(x, self.input_shape)
         classes = dict(self.names())["fc.bias"][0]
         logits = np.empty((x.shape[0], classes), dtype=np.float32)
         check(LIB.sc_model_forward(self.handle, _fp(x), x.shape[0], _fp(logits), logits.size))
@@ -201,6 +229,8 @@ class Optimizer(_Handle):
                 and params.flags.writeable):
             raise TypeError("params must be a writeable, C-contiguous float32 numpy array (it is updated in place)")
         grads = _floats(grads)
+        if grads.size != params.size:
+            raise ShapeError(f"grads has {grads.size} values, params {params.size}")
         check(LIB.sc_optimizer_step(self.handle, _fp(params), _fp(grads), params.size, float(lr), float(momentum)))
 
     @property
@@ -288,9 +318,10 @@ class Dataset(_Handle):
 
     @classmethod
     def from_arrays(cls, x, labels):
-        x, labels = _floats(x), _labels(labels)
+        x = _floats(x)
         if x.ndim != 4:
             raise ShapeError(f"x has shape {x.shape}; expected [N, C, H, W]")
+        labels = _labels(labels, x.shape[0])
         dataset = cls.__new__(cls)
         shape = "x".join(str(d) for d in x.shape[1:]).encode()
         _Handle.__init__(dataset, _create(LIB.sc_dataset_from_memory, _fp(x), _ip(labels), x.shape[0], shape))

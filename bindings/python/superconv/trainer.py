@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from . import (Loader, Model, RangeTest, Schedule, _create, _floats, _fp, _Handle, _ip, _labels, _spec)
+from . import (Loader, Model, RangeTest, Schedule, _create, _fp, _Handle, _ip, _labels, _samples, _spec)
 from ._lib import ALLREDUCE, LIB, PROGRESS
 from .distributed import Ranks
 from .errors import check
@@ -99,9 +99,13 @@ class Trainer(_Handle):
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **keys)
         check(LIB.sc_trainer_set_schedule(self.handle, self.schedule.handle))
 
+    def _batch(self, x, labels, what="x"):
+        x = _samples(x, self.model.input_shape, what)
+        return x, _labels(labels, x.shape[0], "labels" if what == "x" else f"labels of {what}")
+
     def step(self, x, labels):
         """One update on a batch; returns the batch's mean loss and number correct."""
-        x, labels = _floats(x), _labels(labels)
+        x, labels = self._batch(x, labels)
         loss, correct = ctypes.c_float(), ctypes.c_int64()
         self._check(LIB.sc_trainer_step(self.handle, _fp(x), _ip(labels), x.shape[0], ctypes.byref(loss),
                                         ctypes.byref(correct)))
@@ -110,7 +114,7 @@ class Trainer(_Handle):
     def compute_gradients(self, x, labels):
         """The first half of a step: forward, loss and backward, nothing applied; the gradients
         are in gradients(). Returns the batch's mean loss and number correct."""
-        x, labels = _floats(x), _labels(labels)
+        x, labels = self._batch(x, labels)
         loss, correct = ctypes.c_float(), ctypes.c_int64()
         check(LIB.sc_trainer_compute_gradients(self.handle, _fp(x), _ip(labels), x.shape[0], ctypes.byref(loss),
                                                ctypes.byref(correct)))
@@ -141,7 +145,7 @@ class Trainer(_Handle):
             accuracy = ctypes.c_double()
             check(LIB.sc_trainer_evaluate_loader(self.handle, data.handle, ctypes.byref(loss), ctypes.byref(accuracy)))
             return loss.value, accuracy.value
-        x, labels = _floats(data), _labels(labels)
+        x, labels = self._batch(data, labels)
         correct = ctypes.c_int64()
         check(LIB.sc_trainer_evaluate(self.handle, _fp(x), _ip(labels), x.shape[0], ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value / x.shape[0]
@@ -233,10 +237,10 @@ class Trainer(_Handle):
         sc_trainer_range_test (sweep, min_lr, max_lr, iterations, batch, eval_every, stop).
         Returns a RangeTest with the records and their analysis; progress=True shows a bar,
         callback(index, lr, loss, accuracy) is called after every sweep step."""
-        x, labels = _floats(x), _labels(labels)
+        x, labels = self._batch(x, labels)
         result = RangeTest(analysis)
         if x_eval is not None:
-            x_eval, labels_eval = _floats(x_eval), _labels(labels_eval)
+            x_eval, labels_eval = self._batch(x_eval, labels_eval, "x_eval")
             evals = (_fp(x_eval), _ip(labels_eval), x_eval.shape[0])
         else:
             evals = (None, None, 0)
