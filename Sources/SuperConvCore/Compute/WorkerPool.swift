@@ -22,7 +22,12 @@ import Synchronization
 /// for at most a small piece.
 final class WorkerPool: @unchecked Sendable {
     let size: Int
+    /// The region being published, one word that the workers read at once: a count above bit 17,
+    /// the shutdown flag at bit 16 and the number of participants below. A worker that takes no
+    /// part in a region reads nothing else of it, so the caller may publish the next one while
+    /// such a worker is still looking at this one.
     private let generation = Atomic<Int>(0)
+    private static let stoppingFlag = 1 << 16, participantsMask = (1 << 16) - 1, countUnit = 1 << 17
     private let pending = Atomic<Int>(0)
     /// The first item of the current region not yet handed out.
     private let nextItem = Atomic<Int>(0)
@@ -32,11 +37,10 @@ final class WorkerPool: @unchecked Sendable {
     /// Held by the thread whose region the workers run. Another host thread (using another
     /// handle) or a nested region finds it taken and runs its region alone, with the same split.
     private let regionLock = Monitor(conditions: 0)
-    // Written by the caller before it publishes a region (release on `generation`), read by
-    // workers after they observe it (acquire).
-    private var participants = 0
+    // Written by the caller before it publishes a region (release on `generation`), read by the
+    // region's participants after they observe it (acquire); the caller clears it only after
+    // every participant has finished (acquire on `pending`).
     private var job: UnsafeRawPointer?
-    private var stopping = false
     private var threads: [pthread_t] = []
 
     private static let spinSeconds = 2e-3
@@ -80,11 +84,7 @@ final class WorkerPool: @unchecked Sendable {
     var capacity: Int { threads.count + 1 }
 
     func shutdown() {
-        monitor.lock()
-        stopping = true
-        generation.add(1, ordering: .releasing)
-        monitor.broadcast(Self.wake)
-        monitor.unlock()
+        publish(participants: 0, stopping: true)
         for thread in threads { pthread_join(thread, nil) }
         threads.removeAll()
     }
@@ -112,13 +112,9 @@ final class WorkerPool: @unchecked Sendable {
                 }
                 defer { regionLock.unlock() }
                 self.job = UnsafeRawPointer(job)
-                participants = workers
                 nextItem.store(0, ordering: .relaxed)
                 pending.store(workers - 1, ordering: .relaxed)
-                monitor.lock()
-                generation.add(1, ordering: .releasing)
-                monitor.broadcast(Self.wake)
-                monitor.unlock()
+                publish(participants: workers, stopping: false)
                 job.pointee.perform(worker: 0, taking: nextItem)
                 waitUntilDone()
                 self.job = nil
@@ -126,6 +122,16 @@ final class WorkerPool: @unchecked Sendable {
             }
             _ = slot.moveElement(from: 0)
         }
+    }
+
+    /// Starts the next region (or the shutdown) and wakes the workers. Only the thread holding
+    /// the region lock, or the one shutting the pool down, writes `generation`.
+    private func publish(participants: Int, stopping: Bool) {
+        let count = generation.load(ordering: .relaxed) / Self.countUnit + 1
+        monitor.lock()
+        generation.store(count * Self.countUnit | (stopping ? Self.stoppingFlag : 0) | participants, ordering: .releasing)
+        monitor.broadcast(Self.wake)
+        monitor.unlock()
     }
 
     private func waitUntilDone() {
@@ -144,8 +150,8 @@ final class WorkerPool: @unchecked Sendable {
                 monitor.unlock()
             }
             seen = generation.load(ordering: .acquiring)
-            if stopping { return }
-            guard index < participants, let job else { continue }
+            if seen & Self.stoppingFlag != 0 { return }
+            guard index < seen & Self.participantsMask, let job else { continue }
             job.assumingMemoryBound(to: Job.self).pointee.perform(worker: index, taking: nextItem)
             if pending.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
                 monitor.lock()
