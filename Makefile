@@ -44,7 +44,7 @@ $(OUT)/test_faults: Tests/c/test_faults.c Tests/c/check.h include/superconv.h bu
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $$(pkg-config --cflags hdf5) $< -o $@ $(LDFLAGS) -Wl,--export-dynamic $$(pkg-config --libs hdf5) -ldl
 
-C_TESTS := $(OUT)/test_faults $(OUT)/test_training $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint $(OUT)/test_open_step
+C_TESTS := $(OUT)/test_faults $(OUT)/test_training $(OUT)/test_precise_bn $(OUT)/test_errors $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads $(OUT)/test_schedules $(OUT)/test_foreign_loop $(OUT)/test_range_test $(OUT)/test_data $(OUT)/test_checkpoint $(OUT)/test_open_step
 
 # The programs that train run again on the portable kernels (the fallback of CPUs without AVX2).
 PORTABLE_C_TESTS := $(OUT)/test_training $(OUT)/test_pytorch_parity $(OUT)/test_allocations $(OUT)/test_threads
@@ -103,7 +103,7 @@ demo: build
 
 # The paper's experiments at this machine's scale (experiments/*.py, every run under 30 minutes), then
 # REPRODUCTION.md from their run files; `make report` only rewrites REPRODUCTION.md.
-EXPERIMENTS := e1_range_test e2_superconvergence e3_cycle_length e4_limited_data e5_bn_fraction e6_estimated_lr e7_optimizers
+EXPERIMENTS := e1_range_test e2_superconvergence e3_cycle_length e4_limited_data e5_bn_fraction e6_estimated_lr e7_optimizers e8_verdict
 reproduce: build
 	@python3 -c "import numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q numpy h5py matplotlib
 	for e in $(EXPERIMENTS); do python3 experiments/$$e.py || exit 1; done

@@ -152,6 +152,27 @@ public func sc_trainer_evaluate(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?,
     }
 }
 
+@_cdecl("sc_trainer_recompute_statistics")
+public func sc_trainer_recompute_statistics(_ t: OpaquePointer?, _ x: UnsafePointer<Float>?, _ n: Int64,
+                                            _ batch: Int64) -> Int32 {
+    exported("sc_trainer_recompute_statistics") {
+        let trainer = try resolveTrainer(t).usable()
+        let x = try required(x, "x")
+        let maximum = Int(Int32.max) / trainer.model.sampleSize
+        guard n >= 1, n <= Int64(maximum) else {
+            throw SuperConvError.invalidArgument("n = \(n) samples is out of range; expected 1...\(maximum)")
+        }
+        guard batch >= 1, batch <= Int64(ResNet.maximumBatch) else {
+            throw SuperConvError.invalidArgument("batch = \(batch) is out of range; expected 1...\(ResNet.maximumBatch)")
+        }
+        let size = Int(batch), count = Int(n), sampleSize = trainer.model.sampleSize
+        let batches = stride(from: 0, to: count, by: size).map {
+            StatisticsBatch(samples: x + $0 * sampleSize, count: min(size, count - $0))
+        }
+        try trainer.recomputeStatistics(from: batches)
+    }
+}
+
 @_cdecl("sc_trainer_interrupt")
 public func sc_trainer_interrupt(_ t: OpaquePointer?) -> Int32 {
     exported("sc_trainer_interrupt") { try resolveTrainer(t).trainer.requestInterrupt() }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSuperConv
 import Glibc
+import SuperConvCore
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,6 +38,7 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (and after the last).") var evalEvery = 1
     @Option(help: "Save a checkpoint every N epochs (and after the last, and on Ctrl-C).") var checkpointEvery = 1
     @Flag(help: "Attach the Eq. 8 estimator; its estimates go into the run file.") var estimateLr = false
+    @Option(help: keyHelp(TrainerConfiguration.schema, "precise_bn")) var preciseBn: Int?
     @Option(help: "Continue from this checkpoint (repeat the original flags).") var resume: String?
     @Flag(help: "Train as one rank of a data-parallel MPI job (run under mpirun; needs Open MPI).") var distributed = false
 
@@ -74,7 +76,7 @@ struct Train: ParsableCommand {
             throw CommandFailure("--epochs \(epochs) of \(batches) batches is more than \(Int32.max) iterations", exitCode: 64)
         }
         let net = try Model(spec: model.spec(for: train.dataset))
-        let trainer = try Trainer(net, spec: optimizer.spec())
+        let trainer = try Trainer(net, spec: [optimizer.spec(), specText([("precise_bn", preciseBn)])].joined(separator: " "))
         let schedule = try Schedule(spec: schedule.spec(defaultPolicy: "onecycle", total: total))
         try trainer.setSchedule(schedule)
         if estimateLr { try check(sc_trainer_attach_lr_estimator(trainer.handle, estimator.spec)) }

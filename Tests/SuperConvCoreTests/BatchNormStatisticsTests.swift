@@ -85,3 +85,19 @@ final class BatchNormStatisticsTests: XCTestCase {
         }
     }
 }
+
+/// Precise BN's rule: Caffe's with moving-average fraction 1 from s = 0 is the equal-weight mean
+/// of the batches' statistics (unbiased variances), whatever the layer's own rule.
+final class PreciseBatchNormRuleTests: XCTestCase {
+    func testFoldingWithFractionOneFromZeroAveragesTheBatches() throws {
+        let bn = try BatchNorm2d(channels: 1, epsilon: 1e-5, statistics: .pytorch(momentum: 0.1), inference: .global)
+        for batch: [Float] in [[1, 2, 3, 6], [0, 0, 4, 4]] {
+            let x = try Tensor(Shape(4, 1, 1, 1))
+            x.copy(from: batch)
+            _ = try bn.forward(x, mode: .training)
+            bn.normalization.commitStatistics(by: .caffe(movingAverageFraction: 1))
+        }
+        XCTAssertEqual(bn.runningMean.value.data[0], (3 + 2) / 2, accuracy: 1e-6)
+        XCTAssertEqual(bn.runningVar.value.data[0], (14.0 / 3 + 16.0 / 3) / 2, accuracy: 1e-5)
+    }
+}

@@ -137,14 +137,16 @@ public final class Normalization {
         return true
     }
 
-    /// Folds the last training forward's batch statistics into the running statistics.
-    public func commitStatistics() {
+    /// Folds the last training forward's batch statistics into the running statistics, by the
+    /// layer's own rule or by `rule` (precise BN folds with Caffe's rule and maf 1 from s = 0,
+    /// which is the equal-weight mean of the batches' statistics).
+    public func commitStatistics(by rule: BatchNormStatistics? = nil) {
         guard pendingCount > 0 else { return }
         let m = Float(pendingCount)
         // Unbiased variance, as both Caffe and PyTorch accumulate; m = 1 has no spread to correct.
         let correction = m > 1 ? m / (m - 1) : 1
         let rMean = runningMean.value.data, rVar = runningVar.value.data
-        switch statistics {
+        switch rule ?? statistics {
         case .caffe(let maf):
             let previous = statisticsWeight
             let updated = maf * previous + 1

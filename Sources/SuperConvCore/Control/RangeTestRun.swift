@@ -9,6 +9,7 @@ public struct RangeTestRunConfiguration: Sendable {
     public let batch: Int
     public let evaluationInterval: Int
     public let stopsOnDivergence: Bool
+    public let preciseBatches: Int
     public let spec: Spec
 
     public static let schema = SpecSchema(subject: "range test run", keys: [
@@ -19,6 +20,8 @@ public struct RangeTestRunConfiguration: Sendable {
         .init("batch", "128", "training samples per step, taken in order from the data, wrapping around"),
         .init("eval_every", "10", "steps between evaluations on the held-out data (and at the last)"),
         .init("stop", "1", "1: stop when the smoothed loss diverges; 0: sweep to the end"),
+        .init("precise_bn", "8", "evaluate with BatchNorm statistics recomputed from the sweep's last K batches under "
+              + "the current weights (precise BN); 0: the running statistics, which lag a fast sweep"),
     ])
 
     public init(spec text: String) throws {
@@ -32,6 +35,7 @@ public struct RangeTestRunConfiguration: Sendable {
         batch = try spec.int("batch", in: 1...ResNet.maximumBatch)
         evaluationInterval = try spec.int("eval_every", in: 1...10_000_000)
         stopsOnDivergence = try spec.choice("stop", ["0", "1"]) == "1"
+        preciseBatches = try spec.int("precise_bn", in: 0...10_000)
         self.spec = spec
     }
 }
@@ -48,13 +52,16 @@ extension Trainer {
         guard n >= config.batch else {
             throw SuperConvError.invalidArgument("n = \(n) training samples; the range test's batch needs \(config.batch)")
         }
+        if let evalLabels, evalCount > 0 { try validateLabels(evalLabels, count: evalCount) }
         let saved = saveState()
-        // The sweep leaves no trace, in the run record either.
-        let savedRecorder = recorder
+        // The sweep leaves no trace, in the run record and the trainer's recent batches either.
+        let savedRecorder = recorder, savedBatches = recentBatches
         recorder = nil
+        recentBatches = nil
         defer {
             restoreState(saved)
             recorder = savedRecorder
+            recentBatches = savedBatches
         }
         let sweep = RampSchedule(exponential: config.exponential, baseLearningRate: config.minLearningRate,
                                  maxLearningRate: config.maxLearningRate, maxIterations: config.iterations - 1,
@@ -63,8 +70,9 @@ extension Trainer {
         var points: [RangeTestPoint] = []
         var smoother = LossSmoother(beta: analyzer.beta, divergenceFactor: analyzer.divergenceFactor)
         let size = model.sampleSize
+        func firstSample(ofStep i: Int) -> Int { (i * config.batch) % (n - config.batch + 1) }
         for i in 0..<config.iterations {
-            let first = (i * config.batch) % (n - config.batch + 1)
+            let first = firstSample(ofStep: i)
             let lr = Double(sweep.values(at: i).learningRate)
             var point = RangeTestPoint(learningRate: lr, trainLoss: .nan)
             do {
@@ -76,7 +84,9 @@ extension Trainer {
             }
             if let evalX, let evalLabels, evalCount > 0, (i % config.evaluationInterval == 0 || i == config.iterations - 1),
                point.trainLoss.isFinite {
-                let outcome = try evaluate(evalX, labels: evalLabels, count: evalCount)
+                let recent = config.preciseBatches == 0 ? [] : Array(max(0, i + 1 - config.preciseBatches)...i)
+                let batches = recent.map { StatisticsBatch(samples: x + firstSample(ofStep: $0) * size, count: config.batch) }
+                let outcome = try withStatistics(of: batches) { try evaluateInference(evalX, labels: evalLabels, count: evalCount) }
                 point.testLoss = Double(outcome.loss)
                 point.testAccuracy = Double(outcome.correct) / Double(evalCount)
             }

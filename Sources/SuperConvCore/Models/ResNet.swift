@@ -23,7 +23,8 @@ public final class ResNet {
     private let dropout: Dropout
     private let fc: Linear
     private let normalizations: [Normalization]
-    private let input: Tensor
+    /// The samples of the last `loadInput`.
+    public let input: Tensor
     /// Per-part timing of training steps (off unless enabled).
     public let profiler = Profiler()
     private let stemSlot: Int, headSlots: [Int]
@@ -174,13 +175,16 @@ public final class ResNet {
     public var batchStatisticsAreFinite: Bool { normalizations.allSatisfy(\.batchStatisticsAreFinite) }
 
     /// Folds the last training forward's batch statistics into every BN's running statistics.
-    public func commitStatistics() {
-        for bn in normalizations { bn.commitStatistics() }
+    public func commitStatistics(by rule: BatchNormStatistics? = nil) {
+        for bn in normalizations { bn.commitStatistics(by: rule) }
     }
 
     public func zeroGradients() {
         for p in parameters { p.gradient?.fill(0) }
     }
+
+    /// Every BN's running mean and variance (the parameters that are not trained).
+    public var runningStatistics: [Parameter] { parameters.filter { !$0.isTrainable } }
 
     /// Caffe's per-BN weight s, in registry order (state beside the named tensors).
     public var statisticsWeights: [Float] {

@@ -17,7 +17,7 @@ extension Trainer {
         guard (1...(1 << 20)).contains(worldSize) else {
             throw SuperConvError.invalidArgument("world_size = \(worldSize); expected 1...\(1 << 20)")
         }
-        try statisticsBuffer.resize(Shape(max(1, runningStatistics.reduce(0) { $0 + $1.value.count })))
+        try statisticsBuffer.resize(Shape(max(1, model.runningStatistics.reduce(0) { $0 + $1.value.count })))
         self.allReduce = allReduce
         self.worldSize = allReduce == nil ? 1 : worldSize
     }
@@ -46,7 +46,7 @@ extension Trainer {
     public func averageStatistics() throws {
         guard let allReduce else { return }
         var offset = 0
-        for p in runningStatistics {
+        for p in model.runningStatistics {
             (statisticsBuffer.data + offset).update(from: p.value.data, count: p.value.count)
             offset += p.value.count
         }
@@ -56,13 +56,11 @@ extension Trainer {
             throw SuperConvError.nonFinite("the running statistics summed across ranks are not finite; unchanged")
         }
         offset = 0
-        for p in runningStatistics {
+        for p in model.runningStatistics {
             p.value.copy(from: statisticsBuffer.data + offset)
             offset += p.value.count
         }
     }
-
-    private var runningStatistics: [Parameter] { model.parameters.filter { !$0.isTrainable } }
 
     private func divide(_ data: UnsafeMutablePointer<Float>, count: Int) {
         let ranks = Float(worldSize)

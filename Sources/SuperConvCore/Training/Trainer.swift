@@ -22,6 +22,8 @@ public final class Trainer {
     private var watched: [Parameter] = []
     private var snapshot: [Float] = []
     var estimatorStart = 0
+    /// The batches of precise-BN evaluations (`precise_bn` > 0).
+    var recentBatches: RecentBatches?
     /// Where steps and evaluations are recorded, when recording.
     public var recorder: RunRecorder?
     /// The loader of the last training epoch, whose position checkpoints record, and a position
@@ -73,6 +75,7 @@ public final class Trainer {
         batchX = try Tensor(Shape(1))
         batchLabels = LabelBuffer.allocate(capacity: 1)
         statisticsBuffer = try Tensor(Shape(1))
+        if configuration.preciseBatches > 0 { recentBatches = RecentBatches(capacity: configuration.preciseBatches) }
     }
 
     deinit { batchLabels.deallocate() }
@@ -180,6 +183,8 @@ public final class Trainer {
                 throw SuperConvError.nonFinite("gradient of \(p.name) is not finite at iteration \(iteration)\(origin); weights unchanged")
             }
         }
+        // The copy is made before anything changes, so that failing to grow its buffer refuses the step.
+        try recentBatches?.record(model.input, count: done.batch)
         profiler.forward(profileSlots.update) {
             model.commitStatistics()
             optimizer.step(slots, hyper)
@@ -249,9 +254,15 @@ public final class Trainer {
         try snapshot.withUnsafeBufferPointer { _ = try estimator?.observe($0, learningRate: learningRate) }
     }
 
-    /// Mean loss and number correct over `n` samples in inference mode, without any update.
+    /// Mean loss and number correct over `n` samples in inference mode, without any update; with
+    /// `precise_bn`, under statistics recomputed from the last training batches.
     public func evaluate(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
         try validateLabels(labels, count: n)
+        return try withEvaluationStatistics { try evaluateInference(x, labels: labels, count: n) }
+    }
+
+    /// `evaluate` with the statistics as they stand.
+    func evaluateInference(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) throws -> Outcome {
         let chunk = configuration.evaluationBatch
         var total = 0.0
         var correct = 0

@@ -50,9 +50,12 @@ extension Trainer {
     public func evaluate(_ loader: Loader) throws -> (loss: Double, accuracy: Double) {
         let start = loader.position()
         do {
-            return try forEachBatch(of: loader) { n in
-                try checkInterrupt("evaluation")
-                return try evaluate(batchX.data, labels: batchLabels.data, count: n)
+            return try withEvaluationStatistics {
+                try forEachBatch(of: loader) { n in
+                    try checkInterrupt("evaluation")
+                    try validateLabels(batchLabels.data, count: n)
+                    return try evaluateInference(batchX.data, labels: batchLabels.data, count: n)
+                }
             }
         } catch let error as SuperConvError where error.status == .interrupted {
             try loader.seek(epoch: start.epoch, batch: start.batch)

@@ -47,6 +47,7 @@ SIGNATURES = {
     "sc_trainer_gradients": (None, [_h, ctypes.POINTER(_pf), _pi64]), "sc_trainer_apply_gradients": (None, [_h]),
     "sc_trainer_set_allreduce": (None, [_h, ALLREDUCE, ctypes.c_void_p, ctypes.c_int]),
     "sc_trainer_average_statistics": (None, [_h]),
+    "sc_trainer_recompute_statistics": (None, [_h, _pf, _i64, _i64]),
     "sc_trainer_iteration": (None, [_h, _pi64]), "sc_trainer_interrupt": (None, [_h]), "sc_trainer_set_schedule": (None, [_h, _h]),
     "sc_trainer_set_progress": (None, [_h, PROGRESS, ctypes.c_void_p]),
     "sc_trainer_train_epoch": (None, [_h, _h, _pf, _pd]), "sc_trainer_evaluate_loader": (None, [_h, _h, _pf, _pd]),

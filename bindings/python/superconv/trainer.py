@@ -138,8 +138,17 @@ class Trainer(_Handle):
         train_epoch does at each epoch's end). Nothing to do when training alone."""
         self._check(LIB.sc_trainer_average_statistics(self.handle))
 
+    def recompute_statistics(self, x, batch=128):
+        """Precise BN: replaces the BatchNorm running statistics by the mean of the statistics of
+        the batches of x (training samples, `batch` at a time) under the current weights; nothing
+        else changes. For evaluations that leave the running statistics alone, create the
+        trainer with precise_bn=K (or pass precise_bn=K to range_test)."""
+        x = _samples(x, self.model.input_shape, "x")
+        check(LIB.sc_trainer_recompute_statistics(self.handle, _fp(x), x.shape[0], int(batch)))
+
     def evaluate(self, data, labels=None):
-        """Mean loss and accuracy over arrays (x, labels) or one epoch of a Loader."""
+        """Mean loss and accuracy over arrays (x, labels) or one epoch of a Loader (with the
+        trainer's precise_bn key, under statistics recomputed from its last training batches)."""
         loss = ctypes.c_float()
         if isinstance(data, Loader):
             accuracy = ctypes.c_double()
@@ -234,7 +243,8 @@ class Trainer(_Handle):
     def range_test(self, x, labels, x_eval=None, labels_eval=None, analysis=None, progress=False, callback=None,
                    **keys):
         """A learning-rate range test on this trainer (restored afterwards); keys as
-        sc_trainer_range_test (sweep, min_lr, max_lr, iterations, batch, eval_every, stop).
+        sc_trainer_range_test (sweep, min_lr, max_lr, iterations, batch, eval_every, stop,
+        precise_bn).
         Returns a RangeTest with the records and their analysis; progress=True shows a bar,
         callback(index, lr, loss, accuracy) is called after every sweep step."""
         x, labels = self._batch(x, labels)
