@@ -15,7 +15,7 @@ from common import arguments, datasets, loaders, model_spec, scale, sc
 
 
 def main():
-    args = arguments(__doc__, iterations=1500, max_lr=3.0, batch=128, eval_every=25)
+    args = arguments(__doc__, iterations=1500, max_lr=3.0, batch=128, eval_every=25, precise_bn=8)
     iterations = scale(args, args.iterations, 30)
     folder = pathlib.Path(args.out) / "e1_range_test"
     folder.mkdir(parents=True, exist_ok=True)
@@ -30,10 +30,11 @@ def main():
     with sc.Model(**model) as net, sc.Trainer(net, weight_decay=1e-4) as trainer:
         rt = trainer.range_test(x, y, x_test, y_test, sweep="linear", min_lr=0, max_lr=args.max_lr,
                                 iterations=iterations, batch=args.batch, eval_every=scale(args, args.eval_every, 5),
-                                stop=0)
+                                stop=0, precise_bn=scale(args, args.precise_bn, 2))
     points = rt.points()
     verdict, evidence = rt.verdict()
-    summary = dict(model=model, iterations=iterations, max_lr=args.max_lr, batch=args.batch, verdict=verdict,
+    summary = dict(model=model, iterations=iterations, max_lr=args.max_lr, batch=args.batch, precise_bn=args.precise_bn,
+                   verdict=verdict,
                    evidence=evidence, values=rt.analysis(), seconds=time.time() - started,
                    command="python3 experiments/e1_range_test.py" + (" --quick" if args.quick else ""),
                    points={k: [None if not np.isfinite(v) else float(v) for v in points[k]] for k in points})

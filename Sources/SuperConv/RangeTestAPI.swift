@@ -1,4 +1,5 @@
 import SuperConvCore
+import Glibc
 
 /// Range-test records and their analysis, filled by the host point by point or by a run on a
 /// trainer.
@@ -27,7 +28,7 @@ final class RangeTestHandle: HandleObject, SpecifiedHandle {
         if let plannedPoints { analyzer.plannedPoints = plannedPoints }
         let report = analyzer.analyze(points)
         cachedReport = report
-        cachedEvidence = OwnedCString(Self.describe(report, tolerance: analyzer.plateauTolerance))
+        cachedEvidence = OwnedCString(Self.describe(report, analyzer: analyzer))
         return report
     }
 
@@ -36,20 +37,48 @@ final class RangeTestHandle: HandleObject, SpecifiedHandle {
         return cachedEvidence!.cString
     }
 
-    static func describe(_ r: RangeTestReport, tolerance: Double) -> String {
-        guard r.verdict != .unknown else { return "no accuracy was recorded, so the plateau cannot be measured" }
-        func f(_ x: Double) -> String {
-            let scaled = (x * 1000).rounded() / 1000
-            return "\(scaled)"
+    /// The verdict's evidence as a sentence a person would write.
+    static func describe(_ r: RangeTestReport, analyzer: RangeTestAnalyzer) -> String {
+        guard r.verdict != .unknown else { return "no accuracy was recorded, so there is no plateau to judge" }
+        let accuracy = r.usesTestAccuracy ? "held-out accuracy" : "training accuracy"
+        let diverged = r.divergedAt.map { "; the loss diverged at point \($0), and the points from there on are left out" } ?? ""
+        guard r.peakAccuracy.isFinite else {
+            return "too few evaluations of \(accuracy) to judge (at least 6 are needed)" + diverged
         }
-        let rise = r.accuracyRise.isFinite && r.verdict == .inconclusive && r.accuracyRise < 2 * tolerance
-            ? "accuracy rose by only \(f(r.accuracyRise)) during the sweep, so the network had not begun to learn "
-              + "(sweep longer or on more data); " : ""
-        return rise + "accuracy peaks at \(f(r.peakAccuracy)) at lr \(f(r.peakLearningRate)) and stays within the tolerance "
-            + "from lr \(f(r.plateauLow)) to \(f(r.plateauHigh)) (width \(f(r.plateauWidth)) times its start); "
-            + "mean change between points after the peak \(f(r.oscillation))"
-            + (r.divergedAt.map { "; the loss diverged at point \($0)" } ?? "")
+        func a(_ x: Double) -> String { formatted(x, "%.2f") }
+        func lr(_ x: Double) -> String { formatted(x, "%.3g") }
+        let floor = r.peakAccuracy - r.accuracyRise
+        guard r.accuracyRise >= 0.1 else {
+            return "\(accuracy) stays between \(a(floor)) and \(a(r.peakAccuracy)) (means over \(r.windowPoints) "
+                + "evaluations): the network had not begun to learn, so the sweep says nothing yet about large rates "
+                + "(sweep longer or on more data)" + diverged
+        }
+        let kept = formatted(100 * r.retention, "%.0f") + "%"
+        var text = "\(accuracy) rises from \(a(floor)) at the start to \(a(r.peakAccuracy)) (means over \(r.windowPoints) "
+            + "evaluations, which swing by \(a(r.oscillation)) from one to the next) and stays near that level from lr "
+            + "\(lr(r.plateauLow)) to \(lr(r.plateauHigh)); at the largest rates, around lr \(lr(r.heldLearningRate)), "
+            + "it is \(a(r.heldAccuracy)), keeping \(kept) of its rise"
+        switch r.verdict {
+        case .likely:
+            text += ": a plateau of large rates \(formatted(r.plateauWidth, "%.1f")) times as wide as its start, "
+                + "the paper's sign of super-convergence"
+        case .unlikely:
+            text += ": accuracy falls back at large rates, which the paper found where super-convergence fails"
+        default:
+            let needed = formatted(100 * (1 - analyzer.plateauTolerance), "%.0f") + "%"
+            text += ": between a plateau (\(needed) kept over a range \(formatted(analyzer.minimumWidth, "%g")) "
+                + "times as wide as its start) and a fall back (less than half kept)"
+        }
+        return text + diverged
     }
+}
+
+/// `x` printed with a printf format for one double.
+private func formatted(_ x: Double, _ format: String) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let length = withVaList([x]) { vsnprintf(&buffer, buffer.count, format, $0) }
+    return String(decoding: buffer.prefix(max(0, min(Int(length), buffer.count - 1))).map { UInt8(bitPattern: $0) },
+                  as: UTF8.self)
 }
 
 func resolveRangeTest(_ handle: OpaquePointer?) throws -> RangeTestHandle {
@@ -132,7 +161,9 @@ public func sc_range_test_value(_ r: OpaquePointer?, _ name: UnsafePointer<CChar
             ("steepest_gradient", report.steepestGradient), ("peak_lr", report.peakLearningRate),
             ("peak_accuracy", report.peakAccuracy), ("plateau_low", report.plateauLow),
             ("plateau_high", report.plateauHigh), ("plateau_width", report.plateauWidth),
-            ("oscillation", report.oscillation), ("accuracy_rise", report.accuracyRise), ("diverged_at", report.divergedAt.map(Double.init) ?? -1),
+            ("held_lr", report.heldLearningRate), ("held_accuracy", report.heldAccuracy),
+            ("retention", report.retention), ("oscillation", report.oscillation), ("accuracy_rise", report.accuracyRise),
+            ("diverged_at", report.divergedAt.map(Double.init) ?? -1),
         ]
         guard let found = values.first(where: { $0.0 == key }) else {
             throw SuperConvError.invalidArgument("no value named '\(key)'; names: \(values.map(\.0).joined(separator: ", "))")

@@ -31,6 +31,7 @@ struct RangeTestCommand: ParsableCommand {
     var iterations = Int(sweepSchema.key("iterations")!.defaultValue)!
     @Option(help: keyHelp(sweepSchema, "eval_every")) var evalEvery: Int?
     @Option(help: keyHelp(sweepSchema, "stop")) var stop: Int?
+    @Option(help: keyHelp(sweepSchema, "precise_bn")) var preciseBn: Int?
     @Option(help: keyHelp(TrainerConfiguration.schema, "momentum", note: " It is the sweep's momentum."))
     var momentum: Double?
     @Option(help: "Test samples evaluated at each evaluation; 0: none (training accuracy is used).")
@@ -41,6 +42,8 @@ struct RangeTestCommand: ParsableCommand {
     @Option(help: keyHelp(analysisSchema, "smooth_f")) var smoothF: Double?
     @Option(help: keyHelp(analysisSchema, "min_div")) var minDiv: Double?
     @Option(help: keyHelp(analysisSchema, "plateau_tol")) var plateauTol: Double?
+    @Option(help: keyHelp(analysisSchema, "window_div")) var windowDiv: Int?
+    @Option(help: keyHelp(analysisSchema, "min_width")) var minWidth: Double?
 
     func validate() throws {
         guard iterations >= 2 else { throw ValidationError("--iterations must be at least 2") }
@@ -61,9 +64,10 @@ struct RangeTestCommand: ParsableCommand {
             let held = try evalSamples > 0 ? eval.arrays(count: min(evalSamples, eval.counts.samples), sampleSize: size)
                                            : ([], [])
             let records = try RangeTest(spec: specText([("diverge", diverge), ("beta", beta), ("smooth_f", smoothF),
-                                                        ("min_div", minDiv), ("plateau_tol", plateauTol)]))
+                                                        ("min_div", minDiv), ("plateau_tol", plateauTol),
+                                                        ("window_div", windowDiv), ("min_width", minWidth)]))
             let runSpec = specText([("sweep", sweep), ("min_lr", minLr), ("max_lr", maxLr), ("iterations", iterations),
-                                    ("batch", batch), ("eval_every", evalEvery), ("stop", stop)])
+                                    ("batch", batch), ("eval_every", evalEvery), ("stop", stop), ("precise_bn", preciseBn)])
             let progress = common.progress()
             progress.note("range test: model \(net.spec)\nsweep \(runSpec) on \(labels.count) training samples, "
                           + "evaluating \(held.1.count) test samples")

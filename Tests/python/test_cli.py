@@ -53,11 +53,11 @@ def test_help_documents_the_spec_keys_as_flags():
     for flag in ("--depth", "--variant", "--bn-maf", "--bn-stats", "--bn-eval", "--dropout", "--optimizer", "--form",
                  "--weight-decay", "--clip", "--policy", "--base-lr", "--max-lr", "--momentum", "--stepsize",
                  "--pct-start", "--annihilation", "--warmup", "--batch", "--augment", "--normalize", "--subset",
-                 "--holdout", "--estimator-inc", "--estimator-norm", "--resume", "--out", "--threads"):
+                 "--holdout", "--estimator-inc", "--estimator-norm", "--resume", "--out", "--threads", "--precise-bn"):
         assert flag in text, flag
     text = run("range-test", "--help").stdout
     for flag in ("--sweep", "--min-lr", "--max-lr", "--iterations", "--eval-every", "--stop", "--min-div",
-                 "--plateau-tol"):
+                 "--plateau-tol", "--window-div", "--min-width", "--precise-bn"):
         assert flag in text, flag
 
 def test_flag_help_is_the_schemas_description_and_default():

@@ -8,7 +8,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("e1_range_test", "e2_superconvergence", "e3_cycle_length", "e4_limited_data", "e5_bn_fraction",
-               "e6_estimated_lr", "e7_optimizers")
+               "e6_estimated_lr", "e7_optimizers", "e8_verdict")
 
 
 def run(script, *args):
@@ -50,13 +50,15 @@ def test_quick_experiments_and_the_report(tmp_path):
     assert sorted(s["inc"] for s in e6.values()) == [1, 2, 2]
     e7 = summaries(runs / "e7_optimizers")
     assert len(e7) == 20 and e7["batch=512"]["iterations"] < e7["batch=64"]["iterations"]
+    e8 = json.loads((runs / "e8_verdict" / "verdicts.json").read_text())["rows"]
+    assert len(e8) == 8 and all(row["agrees"] == ((row["verdict"] == "likely") == (row["gain"] >= 2)) for row in e8)
 
     output = tmp_path / "REPRODUCTION.md"
     stdout = run("report.py", "--runs", str(runs), "--output", str(output))
     text = output.read_text()
     assert "wrote" in stdout
     for heading in ("## 1. LR range test", "## 2. Super-convergence", "## 3. Cycle length", "## 4. Limited training",
-                    "## 5. BatchNorm", "## 6. Estimated learning rate", "## 7. Optimizers"):
+                    "## 5. BatchNorm", "## 6. Estimated learning rate", "## 7. Optimizers", "## 8. Does the verdict"):
         assert heading in text
     assert "Not run yet" not in text and text.count("Finding") >= 7
     for figure in ("range_test", "superconvergence", "cycle_length", "limited_data", "bn_fraction", "estimated_lr",

@@ -122,9 +122,10 @@ def test_schedule_estimator_and_range_test():
     assert raw == pytest.approx(0.25, rel=1e-4)
     r = sc.RangeTest()
     for i in range(60):
-        r.record(0.01 + 0.05 * i, 2.0 - 0.01 * i, test_acc=min(0.9, 0.3 + 0.05 * i))
+        r.record(0.01 + 0.05 * i, 2.0 - 0.01 * i, test_acc=min(0.9, 0.1 + 0.05 * i) + (0.08 if i % 3 == 0 else -0.04))
     verdict, evidence = r.verdict()
-    assert verdict == "likely" and "peaks" in evidence
+    assert verdict == "likely" and "keeping" in evidence and "plateau" in evidence
+    assert r.analysis()["retention"] > 0.8
     assert len(r) == 60 and r.points()["lr"].shape == (60,)
     assert math.isfinite(r.analysis()["valley"])
 
@@ -249,3 +250,26 @@ def test_checkpoint_keeps_the_training_normalization(tmp_path):
     sc.save_checkpoint(untrained, tmp_path / "fresh.h5")
     with pytest.raises(sc.StateError, match="holds no input statistics"):
         copied.load_normalization(tmp_path / "fresh.h5")
+
+
+def test_precise_bn_evaluation_changes_nothing_and_recomputing_only_the_statistics():
+    x, y = data(48, seed=5)
+    with sc.Model(depth=8, input="1x8x8", classes=3, seed=2) as m, sc.Trainer(m, lr=0.5, precise_bn=2) as t, \
+            sc.Model(depth=8, input="1x8x8", classes=3, seed=2) as m2, sc.Trainer(m2, lr=0.5) as twin:
+        for b in range(3):
+            t.step(x[16 * b:16 * b + 16], y[16 * b:16 * b + 16])
+            twin.step(x[16 * b:16 * b + 16], y[16 * b:16 * b + 16])
+        before = m.state_dict()
+        precise = t.evaluate(x, y)
+        assert all(np.array_equal(before[k], v) for k, v in m.state_dict().items())
+        assert precise != twin.evaluate(x, y)
+        t.step(x[:16], y[:16])
+        twin.step(x[:16], y[:16])  # the optimizer state was untouched: the same step follows
+        assert all(np.array_equal(m2.state_dict()[k], v) for k, v in m.state_dict().items())
+        before = m2.state_dict()
+        twin.recompute_statistics(np.concatenate([x[32:48], x[:16]]), batch=16)
+        changed = {k for k, v in m2.state_dict().items() if not np.array_equal(before[k], v)}
+        assert changed and all("running_" in k for k in changed)
+        assert twin.evaluate(x, y) == t.evaluate(x, y)
+        with pytest.raises(sc.ShapeError):
+            twin.recompute_statistics(np.zeros((4, 1, 7, 7), np.float32))

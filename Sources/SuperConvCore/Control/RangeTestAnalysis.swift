@@ -22,9 +22,10 @@ public struct RangeTestPoint: Sendable, Equatable {
 /// points or lacked the values it needs.
 public struct RangeTestReport: Sendable {
     public enum Verdict: String, Sendable {
-        /// Accuracy stays near its peak over a long range of large learning rates (Fig. 2b).
+        /// Accuracy rises and holds its level up to the largest rates (Fig. 2b).
         case likely
-        /// A distinct peak followed by decay, or wild swings (Figs. 2a, 11).
+        /// Accuracy falls back at the largest rates: a decay after a peak, a collapse, or swings
+        /// down to low values (Figs. 2a, 11).
         case unlikely
         case inconclusive
         /// No accuracy was recorded.
@@ -37,26 +38,30 @@ public struct RangeTestReport: Sendable {
     /// First point whose smoothed loss exceeded k × the best so far, or was NaN (nil: none).
     public var divergedAt: Int?
 
-    /// The paper's rule: max_lr where accuracy peaks or, on a plateau, where it starts to fall;
+    /// The paper's rule: max_lr where accuracy stops holding its peak level (the plateau's end);
     /// min_lr = max_lr / divisor.
     public var paperMax = Double.nan, paperMin = Double.nan
     /// fastai's suggestions (`valley`, `steep`, `minimum`, `slide`) and torch-lr-finder's
     /// steepest gradient.
     public var valley = Double.nan, steep = Double.nan, minimum = Double.nan, slide = Double.nan
     public var steepestGradient = Double.nan
-    /// How much accuracy rose from its lowest value before the peak to the peak.
-    public var accuracyRise = Double.nan
 
     public var verdict = Verdict.unknown
-    /// Evidence of the verdict: the accuracy used (test if recorded, else train), its peak, the
-    /// contiguous range of learning rates around the peak where accuracy stays within
-    /// `plateauTolerance` of it, that range's width in units of its lower end (a plateau from
-    /// 0.3 to 3 has width 9; measured from where accuracy first reaches the plateau, so noise
-    /// that moves the peak within a flat plateau does not change it), and the mean
-    /// absolute change of accuracy between consecutive points from the peak on.
+    /// Evidence of the verdict, all on the accuracy used (held-out if recorded, else training)
+    /// averaged over windows of consecutive points: whether it is held-out accuracy; the best
+    /// window's mean and the learning rate at its centre (the peak); the rise from the first
+    /// evaluation to the peak; the first and last learning rates whose
+    /// window is within the tolerance of the peak (the plateau) and their ratio (its width);
+    /// the mean of the last window (the held level, at the largest rates reached) and the part
+    /// of the rise it keeps (retention); the mean absolute change between consecutive points.
+    public var usesTestAccuracy = false
+    public var windowPoints = 0
     public var peakLearningRate = Double.nan, peakAccuracy = Double.nan
+    public var accuracyRise = Double.nan
     public var plateauLow = Double.nan, plateauHigh = Double.nan
     public var plateauWidth = Double.nan
+    public var heldLearningRate = Double.nan, heldAccuracy = Double.nan
+    public var retention = Double.nan
     public var oscillation = Double.nan
 }
 
@@ -85,19 +90,28 @@ public struct LossSmoother: Sendable {
 /// Analyses range-test records: smoothing, divergence, suggested learning rates and the
 /// super-convergence verdict.
 ///
-/// Verdict: with W the plateau width ((high − low) / low) and O the oscillation,
-///   likely       W ≥ 1.5 and O ≤ tolerance  (accuracy holds from low to at least 2.5 × low)
-///   unlikely     W < 0.75, or O > 2·tolerance
-///   inconclusive otherwise, or when accuracy rose by less than 2·tolerance in the whole sweep
-///                (the network had not begun to learn: a flat line at chance level is no
-///                plateau); unknown without accuracy.
+/// The verdict reads held-out accuracy as the paper reads its Figs. 2 and 11: what matters is
+/// whether the level accuracy reaches is still there at the largest rates, not how smooth the
+/// curve is. Evaluations during a fast sweep swing by ±0.1 from one point to the next, so the
+/// verdict works on means over windows of w consecutive points (w = max(3, n/window_div)):
+///   P = the best window mean (the peak), F = the first evaluation (before the sweep's training),
+///   E = the mean of the last window (the largest rates reached before divergence),
+///   retention R = (E − F) / (P − F), plateau = the windows with a mean ≥ P − tol·(P − F),
+///   width = its last learning rate / its first.
+///   likely        R ≥ 1 − tol and width ≥ min_width: the level is reached and held to the end
+///   unlikely      R < 1/2: at the largest rates accuracy has lost half of what it had gained
+///   inconclusive  otherwise, with fewer than 2·w points, or when P − F < 0.1 (the network had not
+///                 begun to learn: a flat line at chance level is no plateau); unknown without
+///                 accuracy.
 public struct RangeTestAnalyzer: Sendable {
     public var divergenceFactor: Double = 4
     public var beta: Double = 0.98
     public var emaFactor: Double = 0.05
     public var emaDivergenceFactor: Double = 5
     public var minDivisor: Double = 3
-    public var plateauTolerance: Double = 0.05
+    public var plateauTolerance: Double = 0.2
+    public var windowDivisor = 6
+    public var minimumWidth: Double = 3
     /// Points the sweep was planned to record, 0 where unknown: fastai skips the first tenth of
     /// the planned sweep (`num_it // 10`), which differs from a tenth of the points recorded when
     /// the sweep diverges before its end.
@@ -111,7 +125,10 @@ public struct RangeTestAnalyzer: Sendable {
         .init("beta", "0.98", "fastai's debiased exponential smoothing of the loss, in [0, 1)"),
         .init("smooth_f", "0.05", "torch-lr-finder's smoothing factor (its own divergence factor is 5)"),
         .init("min_div", "3", "the paper's rule: min_lr = max_lr / min_div (3 or 4)"),
-        .init("plateau_tol", "0.05", "accuracy within this fraction of its peak counts as the plateau"),
+        .init("plateau_tol", "0.2", "the plateau: windows whose mean accuracy is within this fraction of the rise "
+              + "(peak minus the first evaluation) of the peak"),
+        .init("window_div", "6", "accuracy is averaged over windows of max(3, points / window_div) consecutive evaluations"),
+        .init("min_width", "3", "a likely verdict needs a plateau whose last learning rate is at least this times its first"),
         .init("planned", "0", "points the sweep was planned to record (fastai's suggestions skip the first tenth "
               + "of them); 0: the points recorded before divergence"),
     ])
@@ -122,7 +139,9 @@ public struct RangeTestAnalyzer: Sendable {
         guard beta < 1 else { throw spec.invalid("beta", "expected a number in [0, 1)") }
         emaFactor = try spec.double("smooth_f", in: 0...1, excludingLowerBound: true)
         minDivisor = try spec.double("min_div", in: 1...1e6)
-        plateauTolerance = try spec.double("plateau_tol", in: 0...1)
+        plateauTolerance = try spec.double("plateau_tol", in: 0...0.5)
+        windowDivisor = try spec.int("window_div", in: 1...1_000_000)
+        minimumWidth = try spec.double("min_width", in: 1...1e6)
         plannedPoints = try spec.int("planned", in: 0...Int(Int32.max))
     }
 
@@ -173,33 +192,43 @@ public struct RangeTestAnalyzer: Sendable {
         let useTest = points.contains { $0.testAccuracy.isFinite }
         let measured = points.filter { (useTest ? $0.testAccuracy : $0.trainAccuracy).isFinite }
         guard !measured.isEmpty else { return }
+        report.usesTestAccuracy = useTest
         let accuracy = measured.map { useTest ? $0.testAccuracy : $0.trainAccuracy }
         let lrs = measured.map(\.learningRate)
-        let peak = accuracy.indices.max { accuracy[$0] < accuracy[$1] }!
-        var low = peak, high = peak
-        while low > 0 && accuracy[low - 1] >= accuracy[peak] - plateauTolerance { low -= 1 }
-        while high < accuracy.count - 1 && accuracy[high + 1] >= accuracy[peak] - plateauTolerance { high += 1 }
-        report.peakLearningRate = lrs[peak]
-        report.peakAccuracy = accuracy[peak]
-        report.plateauLow = lrs[low]
-        report.plateauHigh = lrs[high]
-        report.plateauWidth = lrs[low] > 0 ? (lrs[high] - lrs[low]) / lrs[low] : (lrs[high] > 0 ? .infinity : .nan)
-        report.accuracyRise = accuracy[peak] - accuracy[...peak].min()!
-        report.paperMax = lrs[high]
-        report.paperMin = lrs[high] / minDivisor
-        if peak < accuracy.count - 1 {
-            var change = 0.0
-            for i in (peak + 1)..<accuracy.count { change += abs(accuracy[i] - accuracy[i - 1]) }
-            report.oscillation = change / Double(accuracy.count - 1 - peak)
-        } else {
-            report.oscillation = 0
-        }
-        let width = report.plateauWidth, swing = report.oscillation
-        if !width.isFinite || report.accuracyRise < 2 * plateauTolerance {
+        var change = 0.0
+        for i in accuracy.indices.dropFirst() { change += abs(accuracy[i] - accuracy[i - 1]) }
+        report.oscillation = accuracy.count > 1 ? change / Double(accuracy.count - 1) : 0
+        let width = max(3, accuracy.count / windowDivisor)
+        report.windowPoints = width
+        guard accuracy.count >= 2 * width else {
             report.verdict = .inconclusive
-        } else if width >= 1.5 && swing <= plateauTolerance {
+            return
+        }
+        // Window k covers points k ..< k + width; its learning rate is its centre's.
+        let means = (0...(accuracy.count - width)).map { k in accuracy[k..<(k + width)].reduce(0, +) / Double(width) }
+        let centre = { (k: Int) in lrs[k + width / 2] }
+        let peak = means.indices.max { means[$0] < means[$1] }!
+        // Measured from the sweep's first evaluation: the network before the sweep trained it.
+        let floor = min(accuracy[0], means[peak])
+        let rise = means[peak] - floor
+        let threshold = means[peak] - plateauTolerance * rise
+        let plateau = means.indices.filter { means[$0] >= threshold }
+        report.peakLearningRate = centre(peak)
+        report.peakAccuracy = means[peak]
+        report.accuracyRise = rise
+        report.plateauLow = centre(plateau.first!)
+        report.plateauHigh = centre(plateau.last!)
+        report.plateauWidth = report.plateauLow > 0 ? report.plateauHigh / report.plateauLow : .infinity
+        report.heldLearningRate = centre(means.count - 1)
+        report.heldAccuracy = means[means.count - 1]
+        report.retention = rise > 0 ? (report.heldAccuracy - floor) / rise : .nan
+        report.paperMax = report.plateauHigh
+        report.paperMin = report.plateauHigh / minDivisor
+        if rise < 0.1 {
+            report.verdict = .inconclusive
+        } else if report.retention >= 1 - plateauTolerance && report.plateauWidth >= minimumWidth {
             report.verdict = .likely
-        } else if width < 0.75 || swing > 2 * plateauTolerance {
+        } else if report.retention < 0.5 {
             report.verdict = .unlikely
         } else {
             report.verdict = .inconclusive

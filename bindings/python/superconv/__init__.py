@@ -253,7 +253,8 @@ class RangeTest(_Handle):
     _destroy = LIB.sc_range_test_destroy
     _spec_fn = LIB.sc_range_test_spec
     VALUES = ("paper_max", "paper_min", "valley", "steep", "minimum", "slide", "steepest_gradient", "peak_lr",
-              "peak_accuracy", "plateau_low", "plateau_high", "plateau_width", "oscillation", "accuracy_rise", "diverged_at")
+              "peak_accuracy", "accuracy_rise", "plateau_low", "plateau_high", "plateau_width", "held_lr", "held_accuracy",
+              "retention", "oscillation", "diverged_at")
 
     def __init__(self, spec=None, **keys):
         super().__init__(_create(LIB.sc_range_test_create, _spec(spec, **keys)))

@@ -40,6 +40,9 @@ def range_test(rt, path=None, title="LR range test"):
         right.plot(p["lr"][k], p["test_loss"][k], "s--", color="tab:orange", ms=3, label="test loss")
     right.set_ylabel("loss")
     right.set_yscale("log")  # held-out losses can spike by orders of magnitude at large rates
+    low, high = rt.value("plateau_low"), rt.value("plateau_high")
+    if np.isfinite(low) and np.isfinite(high):
+        left.axvspan(low, high, color="tab:green", alpha=0.08, label=f"plateau {low:.3g} .. {high:.3g}")
     for name, style in (("paper_min", ":"), ("paper_max", "--")):
         value = rt.value(name)
         if np.isfinite(value):
