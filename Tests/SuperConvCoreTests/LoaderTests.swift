@@ -45,6 +45,22 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(try epochs(loader(d, "batch=6 shuffle=0"), 1)[0], Array(0..<40))
     }
 
+    /// Resident memory of this process, from /proc/self/statm.
+    func residentBytes() throws -> Int {
+        let fields = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+        return Int(fields[1])! * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// Prefetch buffers are sized by what a batch can hold: a dataset of 3 samples loaded in
+    /// batches of 65,536 with 64 batches ahead takes a few kilobytes, not 64 x 65,536 samples
+    /// (335 MB of 1x4x5 floats, zeroed, so resident).
+    func testBuffersAreSizedByTheDataNotTheBatch() throws {
+        let before = try residentBytes()
+        let l = try loader(dataset(3), "batch=65536 prefetch=64")
+        XCTAssertLessThan(try residentBytes() - before, 50 << 20)
+        XCTAssertEqual(try epochs(l, 1)[0].sorted(), [0, 1, 2])
+    }
+
     func testDropLastAndSmallerLastBatch() throws {
         XCTAssertEqual(try epochs(loader(dataset(10), "batch=4 drop_last=1"), 1)[0].count, 8)
         XCTAssertEqual(try epochs(loader(dataset(10), "batch=4"), 1)[0].count, 10)
