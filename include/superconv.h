@@ -806,8 +806,11 @@ sc_status sc_checkpoint_load(sc_trainer *t, const char *path);
                       rise (peak minus the first evaluation) of the peak; at most 0.5
      window_div=6     accuracy is averaged over windows of max(3, points / window_div)
                       consecutive evaluations
-     min_width=3      a "likely" verdict needs a plateau whose last learning rate is at least
+     min_width=2      a "likely" verdict needs a plateau whose last learning rate is at least
                       this times its first
+     optimizer=unknown the sweep's optimizer (sgd, nesterov, adagrad, adadelta, adam, adamw);
+                      sc_trainer_range_test sets it to the trainer's. With adam and adamw a
+                      plateau is not taken as a sign of super-convergence (see the verdict)
      planned=0        points the sweep was planned to record (fastai's suggestions skip the
                       first tenth of them); 0: the points recorded before divergence
    Records come from a host (sc_range_test_record) or from sc_trainer_range_test, which uses
@@ -859,14 +862,17 @@ sc_status sc_range_test_value(const sc_range_test *r, const char *name, double *
    over windows of evaluations (window_div), not single points. With R = retention and
    W = plateau_width:
      "likely"        R >= 1 - plateau_tol and W >= min_width: the level is reached and held to
-                     the largest rates
+                     the largest rates; "inconclusive" instead when the optimizer is adam or
+                     adamw: the paper found that Adam does not super-converge, and on
+                     Fashion-MNIST its range tests hold such a plateau while one cycle gains
+                     under a point over its piecewise-constant schedule
      "unlikely"      R < 0.5: at the largest rates accuracy has lost half of its rise
      "inconclusive"  otherwise; or accuracy_rise < 0.1 (the network had not begun to learn: a
                      flat line at chance level is no plateau); or fewer than 6 evaluations
      "unknown"       no accuracy recorded.
    On Fashion-MNIST (REPRODUCTION.md, experiment 8) the verdict of range tests evaluated with
-   precise-BN statistics (sc_trainer_range_test's precise_bn) matched whether one cycle then beat
-   the piecewise-constant schedule by 2 points or more. The evidence is a sentence: where
+   precise-BN statistics (sc_trainer_range_test's precise_bn) is compared with whether one cycle
+   then beat the piecewise-constant schedule by 2 points or more. The evidence is a sentence: where
    accuracy rose, where it stays, what it keeps at the largest rates, and divergence if any.
    Both strings are owned by the handle and valid until the next record or its destruction;
    either output may be NULL. */

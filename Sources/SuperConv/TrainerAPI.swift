@@ -303,6 +303,7 @@ public func sc_trainer_range_test(_ t: OpaquePointer?, _ x: UnsafePointer<Float>
         }
         records.points = []
         records.plannedPoints = config.iterations
+        records.optimizer = trainer.configuration.optimizer.kind
         for p in points { records.append(p) }
     }
 }

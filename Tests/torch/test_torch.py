@@ -216,3 +216,23 @@ def test_the_estimator_on_a_torch_quadratic_gives_one_over_its_curvature():
         optimizer.step()
         estimator.step()
     assert estimator.estimate == pytest.approx(1 / h, rel=1e-4)
+
+
+def test_precise_bn_evaluations_recompute_the_statistics_and_put_them_back():
+    def run(precise):
+        torch.manual_seed(0)
+        model = sct.to_torch(sc.Model(depth=8, variant="caffe", input="1x16x16", classes=10, seed=4)).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        train, held_out = loaders(3)
+        before = snapshot(model, optimizer)
+        result = sct.range_test(model, optimizer, train, held_out, max_lr=2, iterations=30, eval_every=5, stop=0,
+                                precise_bn=precise)
+        assert_same(before, snapshot(model, optimizer))
+        return result.points()
+
+    plain, precise = run(0), run(4)
+    # The same sweep (training is untouched by how it is evaluated), evaluated differently.
+    np.testing.assert_array_equal(plain["train_loss"], precise["train_loss"])
+    assert not np.array_equal(plain["test_loss"][5::5], precise["test_loss"][5::5])
+    with pytest.raises(ValueError, match="precise_bn"):
+        sct.range_test(torch.nn.Linear(2, 2), None, [], precise_bn=-1)

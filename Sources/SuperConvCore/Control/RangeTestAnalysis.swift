@@ -99,6 +99,7 @@ public struct LossSmoother: Sendable {
 ///   retention R = (E − F) / (P − F), plateau = the windows with a mean ≥ P − tol·(P − F),
 ///   width = its last learning rate / its first.
 ///   likely        R ≥ 1 − tol and width ≥ min_width: the level is reached and held to the end
+///                 (inconclusive instead with Adam's moments, see `optimizer`)
 ///   unlikely      R < 1/2: at the largest rates accuracy has lost half of what it had gained
 ///   inconclusive  otherwise, with fewer than 2·w points, or when P − F < 0.1 (the network had not
 ///                 begun to learn: a flat line at chance level is no plateau); unknown without
@@ -111,7 +112,12 @@ public struct RangeTestAnalyzer: Sendable {
     public var minDivisor: Double = 3
     public var plateauTolerance: Double = 0.2
     public var windowDivisor = 6
-    public var minimumWidth: Double = 3
+    public var minimumWidth: Double = 2
+    /// The sweep's optimizer, when known. With Adam's moments (adam, adamw) a plateau is no
+    /// evidence: the paper found that Adam does not super-converge, and here its range tests hold
+    /// a plateau to 10 times its usual rate while one cycle gains under a point over its
+    /// piecewise-constant schedule (REPRODUCTION.md, experiment 8).
+    public var optimizer: OptimizerConfiguration.Kind?
     /// Points the sweep was planned to record, 0 where unknown: fastai skips the first tenth of
     /// the planned sweep (`num_it // 10`), which differs from a tenth of the points recorded when
     /// the sweep diverges before its end.
@@ -128,7 +134,9 @@ public struct RangeTestAnalyzer: Sendable {
         .init("plateau_tol", "0.2", "the plateau: windows whose mean accuracy is within this fraction of the rise "
               + "(peak minus the first evaluation) of the peak"),
         .init("window_div", "6", "accuracy is averaged over windows of max(3, points / window_div) consecutive evaluations"),
-        .init("min_width", "3", "a likely verdict needs a plateau whose last learning rate is at least this times its first"),
+        .init("min_width", "2", "a likely verdict needs a plateau whose last learning rate is at least this times its first"),
+        .init("optimizer", "unknown", "the sweep's optimizer (sgd, nesterov, adagrad, adadelta, adam, adamw; a trainer's "
+              + "range test sets it): with adam and adamw a plateau is not taken as a sign of super-convergence"),
         .init("planned", "0", "points the sweep was planned to record (fastai's suggestions skip the first tenth "
               + "of them); 0: the points recorded before divergence"),
     ])
@@ -142,6 +150,8 @@ public struct RangeTestAnalyzer: Sendable {
         plateauTolerance = try spec.double("plateau_tol", in: 0...0.5)
         windowDivisor = try spec.int("window_div", in: 1...1_000_000)
         minimumWidth = try spec.double("min_width", in: 1...1e6)
+        let kind = try spec.choice("optimizer", ["unknown"] + OptimizerConfiguration.Kind.allCases.map(\.rawValue))
+        optimizer = OptimizerConfiguration.Kind(rawValue: kind)
         plannedPoints = try spec.int("planned", in: 0...Int(Int32.max))
     }
 
@@ -227,13 +237,15 @@ public struct RangeTestAnalyzer: Sendable {
         if rise < 0.1 {
             report.verdict = .inconclusive
         } else if report.retention >= 1 - plateauTolerance && report.plateauWidth >= minimumWidth {
-            report.verdict = .likely
+            report.verdict = hasAdamMoments ? .inconclusive : .likely
         } else if report.retention < 0.5 {
             report.verdict = .unlikely
         } else {
             report.verdict = .inconclusive
         }
     }
+
+    public var hasAdamMoments: Bool { optimizer == .adam || optimizer == .adamw }
 
     /// numpy.gradient: central differences inside, one-sided at the ends.
     static func gradient(_ f: [Double]) -> [Double] {
