@@ -110,7 +110,7 @@ static void trainer_calls(sc_model *m) {
 
   CHECK_OK(sc_trainer_create(m, "lr=0.05", &t));
   CHECK(sc_trainer_spec(t) && strcmp(sc_trainer_spec(t), "lr=0.05 momentum=0.9 optimizer=sgd form=caffe weight_decay=0.0001 rho=0.95 "
-                                   "eps=1e-08 beta2=0.999 clip=0 eval_batch=250") == 0,
+                                   "eps=1e-08 beta2=0.999 clip=0 eval_batch=250 precise_bn=0") == 0,
         "trainer spec %s", sc_trainer_spec(t));
   CHECK_FAILS(sc_trainer_step(NULL, x, labels, N, NULL, NULL), SC_ERR_INVALID_ARGUMENT, "t is NULL");
   CHECK_FAILS(sc_trainer_step(t, NULL, labels, N, NULL, NULL), SC_ERR_INVALID_ARGUMENT, "x is NULL");
