@@ -154,8 +154,10 @@ def test_version_1_fixture_loads_and_saves_as_version_2_with_the_same_state(lib,
     loader_parts = {"loader_position", "normalization/mean", "normalization/inverse_std"}
     with h5py.File(FIXTURE_V1, "r") as old, h5py.File(resaved, "r") as new:
         assert new.attrs["format_version"].decode() == "2"
-        unchanged = set(old.attrs) - {"format_version", "loader_spec"}
+        unchanged = set(old.attrs) - {"format_version", "loader_spec", "trainer_spec"}
         assert {k: old.attrs[k] for k in unchanged} == {k: new.attrs[k] for k in unchanged}
+        # The normalised trainer spec lists the keys added since, at their defaults.
+        assert new.attrs["trainer_spec"].decode() == old.attrs["trainer_spec"].decode() + " precise_bn=0"
         state = datasets(old) - {"counters"} - loader_parts
         assert state == datasets(new) - {name for name in datasets(new) if name.startswith("trainer/")}
         assert {"estimator/latest", "optimizer/0", "model/fc.weight", "model_state/bn_weight"} <= state

@@ -92,4 +92,4 @@ def test_skip_existing_keeps_recorded_runs(tmp_path):
 def test_report_lists_experiments_not_run(tmp_path):
     output = tmp_path / "REPRODUCTION.md"
     run("report.py", "--runs", str(tmp_path / "nothing"), "--output", str(output))
-    assert output.read_text().count("Not run yet") == 7
+    assert output.read_text().count("Not run yet") == 8
