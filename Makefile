@@ -34,7 +34,7 @@ build: deps
 	ln -sf libsuperconv.so $(BUILD)/libsuperconv.so.1
 	ln -sf superconv-cli $(BUILD)/superconv
 
-$(OUT)/%: Tests/c/%.c Tests/c/check.h Tests/c/tensors.h include/superconv.h build
+$(OUT)/%: Tests/c/%.c Tests/c/check.h Tests/c/tensors.h Tests/c/samples.h include/superconv.h build
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 

@@ -4,18 +4,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include "check.h"
+#include "samples.h"
 
 enum { SIDE = 8, SAMPLE = 3 * SIDE * SIDE, N = 64, BATCH = 16, CLASSES = 4, MAX_PARAMS = 64 };
 
-static void make(float *x, int32_t *y, int n, uint64_t seed) {
-  for (int i = 0; i < n; i++) {
-    y[i] = i % CLASSES;
-    for (int j = 0; j < SAMPLE; j++) {
-      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-      x[i * SAMPLE + j] = (float)((seed >> 40) * (1.0 / 16777216.0)) - 0.5f + 0.3f * (float)(y[i] == j % CLASSES);
-    }
-  }
-}
+static void make(float *x, int32_t *y, int n, uint64_t seed) { make_samples(x, y, n, SAMPLE, CLASSES, seed); }
 
 /* Every named tensor of m, one after another. */
 typedef struct { float *values[MAX_PARAMS]; int64_t sizes[MAX_PARAMS]; const char *names[MAX_PARAMS]; int64_t count; } tensors;
