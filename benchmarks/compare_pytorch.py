@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 
 def peak_rss_mib():
     with open("/proc/self/status") as f:
@@ -39,7 +41,6 @@ def child(lib, mode, depth, variant, batch, threads, steps, warmup):
     `TRAINED_STEPS` training steps. Mode "scaling" trains instead in
     pairs of steps at 2 and at 1 thread (the order alternating from pair to pair, after warm-up
     steps at both) and prints each pair's ratio of step times, 1 thread / 2 threads."""
-    import numpy as np
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
     y = (np.arange(batch) % 10).astype(np.int64)
@@ -107,7 +108,6 @@ FASHION = "/usr/share/datasets/fashion-mnist"
 def fashion_mnist(split):
     """Images as float32 in [0, 1], [N, 1, 28, 28], and int64 labels, read with numpy."""
     import gzip
-    import numpy as np
     prefix = "train" if split == "train" else "t10k"
     with gzip.open(f"{FASHION}/{prefix}-images-idx3-ubyte.gz") as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
@@ -116,43 +116,86 @@ def fashion_mnist(split):
     return images, labels
 
 
-def time_to_accuracy(lib, target, epochs, batch, threads, max_lr, every):
-    """Trains the paper's ResNet-20 on Fashion-MNIST with one cycle (PyTorch's OneCycleLR,
-    three linear phases) from the same data in the same order and reports the training time
-    (evaluations excluded) until test accuracy reaches `target`, checked every `every` steps."""
-    import numpy as np
+def augmented(images, rng, padding, flip):
+    """A random crop of each image with `padding` zero pixels around it, then a mirror with
+    probability 1/2: the distribution of superconv's loader (augment=cropN,flip), drawn here so
+    that both libraries train on the same pixels."""
+    n, c, h, w = images.shape
+    if padding:
+        padded = np.pad(images, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        dy, dx = (rng.integers(0, 2 * padding + 1, size=n) for _ in range(2))
+        rows = (dy[:, None] + np.arange(h))[:, None, :, None]
+        cols = (dx[:, None] + np.arange(w))[:, None, None, :]
+        images = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+    if flip:
+        mirrored = rng.integers(0, 2, size=n).astype(bool)
+        images = np.where(mirrored[:, None, None, None], images[..., ::-1], images)
+    return images
+
+
+def augmentation(spec):
+    """(padding, flip) of an augment spec in the CLI's form: none, or a comma list of cropN and flip."""
+    padding, flip = 0, False
+    for item in filter(None, spec.split(",")):
+        if item == "flip":
+            flip = True
+        elif item.startswith("crop") and item[4:].isdigit() and int(item[4:]) > 0:
+            padding = int(item[4:])
+        elif item != "none":
+            raise SystemExit(f"--augment: expected none or a comma list of cropN and flip, not {item!r}")
+    return padding, flip
+
+
+def time_to_accuracy(lib, recipe):
+    """Trains a ResNet on Fashion-MNIST with one cycle (PyTorch's OneCycleLR, three linear
+    phases; superconv's onecycle_cosine with the same keys) and SGD in PyTorch's form, from the
+    same data in the same order with the same augmentation, and prints a line "iteration
+    training-seconds accuracy" per evaluation (every `recipe.eval_every` steps): training time
+    excludes evaluations and the host's batch preparation. Stops at the first evaluation at or
+    above `recipe.target`."""
     x, y = fashion_mnist("train")
     xt, yt = fashion_mnist("test")
-    mean = x.mean(axis=0, keepdims=True)  # the paper's per-pixel mean subtraction
-    x, xt = np.ascontiguousarray(x - mean), np.ascontiguousarray(xt - mean)
-    per_epoch = len(x) // batch
-    total = epochs * per_epoch
+    mean = x.mean(axis=0, keepdims=True)  # the paper's per-pixel mean subtraction, after augmentation
+    xt = np.ascontiguousarray(xt - mean)
+    padding, flip = augmentation(recipe.augment)
+    per_epoch = len(x) // recipe.batch
+    total = recipe.epochs * per_epoch
     rng = np.random.default_rng(1)
-    orders = [rng.permutation(len(x)) for _ in range(epochs)]
+    orders = [rng.permutation(len(x)) for _ in range(recipe.epochs)]
     if lib.startswith("superconv"):
         import superconv as sc
-        sc.set_num_threads(threads)
-        model = sc.Model(depth=20, variant="caffe", input="1x28x28", classes=10, seed=1)
-        trainer = sc.Trainer(model, weight_decay=1e-4)
-        trainer.set_schedule(policy="onecycle_cosine", max_lr=max_lr, total_steps=total, three_phase=1, anneal="linear")
+        sc.set_num_threads(recipe.threads)
+        model = sc.Model(depth=recipe.depth, variant=recipe.variant, input="1x28x28", classes=10, seed=1)
+        trainer = sc.Trainer(model, weight_decay=recipe.weight_decay, form="pytorch")
+        trainer.set_schedule(policy="onecycle_cosine", max_lr=recipe.max_lr, total_steps=total, three_phase=1,
+                             anneal="linear")
         step = lambda xb, yb: trainer.step(xb, yb)  # noqa: E731
         accuracy = lambda: trainer.evaluate(xt, yt)[1]  # noqa: E731
     else:
         import torch
         import torch.nn.functional as F
         from make_pytorch_fixtures import CifarResNet
-        torch.set_num_threads(threads)
+        torch.set_num_threads(recipe.threads)
         torch.manual_seed(1)
-        net = CifarResNet(20, "caffe", in_channels=1)
+        net = CifarResNet(recipe.depth, recipe.variant, in_channels=1)
+        biases = []
         for m in net.modules():  # MSRA initialisation, as superconv and the paper's Caffe files
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 torch.nn.init.kaiming_normal_(m.weight)
-                torch.nn.init.zeros_(m.bias) if m.bias is not None else None
+                if m.bias is not None:
+                    torch.nn.init.zeros_(m.bias)
+                    biases.append(m.bias)
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.momentum = 0.05  # superconv's default bn_maf = 0.95
-        optimizer = torch.optim.SGD(net.parameters(), lr=max_lr / 25, momentum=0.95, weight_decay=1e-4)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total,
-                                                       three_phase=True, anneal_strategy="linear")
+        # The caffe variant's convolution and classifier biases learn at twice the rate, undecayed
+        # (the paper's solver files, superconv's caffe ResNet); he-a's one bias, the classifier's,
+        # learns as the weights.
+        lr_factor, decayed = (2, 0.0) if recipe.variant == "caffe" else (1, recipe.weight_decay)
+        others = [p for p in net.parameters() if all(p is not b for b in biases)]
+        optimizer = torch.optim.SGD([{"params": others}, {"params": biases, "weight_decay": decayed}],
+                                    lr=recipe.max_lr / 25, momentum=0.95, weight_decay=recipe.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[recipe.max_lr, lr_factor * recipe.max_lr],
+                                                       total_steps=total, three_phase=True, anneal_strategy="linear")
 
         def step(xb, yb):
             net.train()
@@ -167,23 +210,20 @@ def time_to_accuracy(lib, target, epochs, batch, threads, max_lr, every):
                 correct = sum((net(torch.from_numpy(xt[i:i + 500])).argmax(1).numpy() == yt[i:i + 500]).sum()
                               for i in range(0, len(xt), 500))
             return correct / len(xt)
-    trained, reached, best = 0.0, None, 0.0
-    for epoch in range(epochs):
+    trained = 0.0
+    for epoch in range(recipe.epochs):
         for b in range(per_epoch):
-            index = orders[epoch][b * batch:(b + 1) * batch]
-            xb, yb = np.ascontiguousarray(x[index]), y[index]
+            index = orders[epoch][b * recipe.batch:(b + 1) * recipe.batch]
+            xb, yb = np.ascontiguousarray(augmented(x[index], rng, padding, flip) - mean), y[index]
             start = time.perf_counter()
             step(xb, yb)
             trained += time.perf_counter() - start
             iteration = epoch * per_epoch + b + 1
-            if iteration % every == 0 or iteration == total:
+            if iteration % recipe.eval_every == 0 or iteration == total:
                 acc = accuracy()
-                best = max(best, acc)
-                if acc >= target and reached is None:
-                    reached = (iteration, trained)
-                    print(f"{reached[0]} {reached[1]:.1f} {acc:.4f}")
+                print(f"{iteration} {trained:.1f} {acc:.4f}", flush=True)
+                if acc >= recipe.target:
                     return
-    print(f"-1 {trained:.1f} {best:.4f}")
 
 
 CEILING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build-c", "parallel_ceiling")
@@ -222,32 +262,8 @@ def measure(lib, *args):
     return [float(v) for v in out]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement (after 2 warm-up steps)")
-    parser.add_argument("--quick", action="store_true", help="ResNet-20 caffe only, one repeat")
-    parser.add_argument("--time-to-accuracy", action="store_true",
-                        help="also train ResNet-20 on Fashion-MNIST with one cycle in both until 90%% test accuracy "
-                             "(several minutes per library)")
-    parser.add_argument("--isa", help="comma list of instruction sets to run superconv on, each measured beside "
-                                      "PyTorch in the same run (e.g. avx2,avx512); default: the library's choice")
-    parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
-    parser.add_argument("--child-tta", nargs=1, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child_tta:
-        return time_to_accuracy(args.child_tta[0], target=0.90, epochs=4, batch=128, threads=2, max_lr=1.0, every=50)
-    if args.child:
-        lib, mode, depth, variant, batch, threads, steps, warmup = args.child
-        return child(lib, mode, int(depth), variant, int(batch), int(threads), int(steps), int(warmup))
-
-    import superconv
-    import torch
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} logical CPUs; vector flags: {' '.join(vector_flags())}")
-    print(f"superconv {superconv.version()}: kernels {superconv.instruction_set()}; {superconv.blas_info()}"
-          f"{'; OPENBLAS_CORETYPE=' + os.environ['OPENBLAS_CORETYPE'] if 'OPENBLAS_CORETYPE' in os.environ else ''}")
-    print(f"PyTorch {torch.__version__} ({torch.backends.mkldnn.is_available() and 'oneDNN' or 'no oneDNN'}; "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()})", flush=True)
+def throughput_tables(args, ours, libs):
+    """The throughput, memory and thread-scaling tables: every measurement in its own process."""
     nets = [(20, "caffe")] if args.quick else [(20, "caffe"), (20, "he-a"), (56, "caffe"), (56, "he-a")]
     repeats = 1 if args.quick else args.repeats
     # (mode, depth, variant, batch, thread counts, steps). A library's training runs at 2 and at 1
@@ -263,8 +279,6 @@ def main():
 
     print("\n| measurement | superconv img/s | PyTorch img/s | ratio | superconv peak RSS MiB | PyTorch peak RSS MiB | ratio |")
     print("|---|---|---|---|---|---|---|")
-    ours = tuple(f"superconv:{name}" for name in args.isa.split(",")) if args.isa else ("superconv",)
-    libs = ours + ("pytorch",)
 
     def named(lib):
         return f" [{lib.split(':', 1)[1]}]" if ":" in lib else ""
@@ -312,16 +326,88 @@ def main():
           f"{repeats} x {args.steps} pairs in one process per repeat; runs back to back: median and range over the "
           "repeats of whole runs' throughput ratios; the machine: median and range after each repeat)")
 
-    if args.time_to_accuracy:
-        print("\n| time to 90% Fashion-MNIST test accuracy (ResNet-20 caffe, one cycle to 1, batch 128, 2 threads) "
-              "| iteration | training seconds | accuracy then |")
-        print("|---|---|---|---|")
-        for lib in libs:
-            out = subprocess.run([sys.executable, __file__, "--child-tta", lib], check=True, capture_output=True,
-                                 text=True, env=child_environment(lib)).stdout.split()
-            iteration, seconds, accuracy = int(out[0]), float(out[1]), float(out[2])
-            reached = f"{iteration}" if iteration > 0 else "not reached in 4 epochs"
-            print(f"| {lib} | {reached} | {seconds:.0f} | {100 * accuracy:.2f}% |", flush=True)
+
+def time_to_accuracy_table(args, recipe, libs):
+    """Each library's time-to-accuracy run in its own process, then the accuracy curves."""
+    name = f"ResNet-{args.depth} {args.variant}, one cycle to {args.max_lr:g}, batch {args.batch}, " \
+           f"weight decay {args.weight_decay:g}, augment {args.augment}, {args.epochs} epochs, {args.threads} " \
+           f"thread{'s' if args.threads > 1 else ''}"
+    curves = {}
+    for lib in libs:
+        options = [f"{option.option_strings[0]}={getattr(args, option.dest)}" for option in recipe]
+        out = subprocess.run([sys.executable, __file__, "--child-tta", lib, *options],
+                             check=True, capture_output=True, text=True, env=child_environment(lib)).stdout
+        curves[lib] = [(int(i), float(t), float(a)) for i, t, a in (line.split() for line in out.splitlines())]
+    print(f"\n| time to {100 * args.target:g}% Fashion-MNIST test accuracy ({name}) | iteration | training seconds "
+          "| accuracy then |")
+    print("|---|---|---|---|")
+    for lib, curve in curves.items():
+        iteration, seconds, accuracy = curve[-1]
+        reached = accuracy >= args.target
+        shown = accuracy if reached else max(a for _, _, a in curve)
+        print(f"| {lib} | {iteration if reached else f'not reached in {args.epochs} epochs'} | {seconds:.0f} "
+              f"| {100 * shown:.2f}%{'' if reached else ' (best)'} |", flush=True)
+    print(f"\ntest accuracy every {args.eval_every} iterations (training seconds):")
+    for lib, curve in curves.items():
+        print(f"{lib}: " + " ".join(f"{i}:{100 * a:.2f}%({t:.0f}s)" for i, t, a in curve))
+
+
+def recipe_options(parser):
+    """Adds the time-to-accuracy run's options (the defaults are its first, fixed recipe) and
+    returns them, so that the child that trains gets the same values."""
+    group = parser.add_argument_group("time to accuracy", "the recipe that --time-to-accuracy trains, the same in "
+                                      "both libraries (one cycle: PyTorch's OneCycleLR, three linear phases)")
+    return [
+        group.add_argument("--target", type=float, default=0.90, help="test accuracy to reach, a fraction "
+                           "(default 0.90)"),
+        group.add_argument("--epochs", type=int, default=4, help="length of the cycle (default 4)"),
+        group.add_argument("--depth", type=int, default=20, help="ResNet depth, 6n+2 (default 20)"),
+        group.add_argument("--variant", choices=("caffe", "he-a"), default="caffe"),
+        group.add_argument("--batch", type=int, default=128),
+        group.add_argument("--max-lr", type=float, default=1.0, help="the cycle's peak learning rate (default 1)"),
+        group.add_argument("--weight-decay", type=float, default=1e-4),
+        group.add_argument("--augment", default="none", help="none, or a comma list of cropN (N zero pixels of "
+                           "padding, a random window) and flip, as superconv train's --augment (default none)"),
+        group.add_argument("--eval-every", type=int, default=50, help="iterations between evaluations (default 50)"),
+        group.add_argument("--threads", type=int, default=2),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement (after 2 warm-up steps)")
+    parser.add_argument("--quick", action="store_true", help="ResNet-20 caffe only, one repeat")
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="also train a ResNet on Fashion-MNIST with one cycle in both until the target test "
+                             "accuracy (several minutes per library)")
+    parser.add_argument("--time-to-accuracy-only", action="store_true",
+                        help="the time-to-accuracy run without the throughput tables")
+    parser.add_argument("--isa", help="comma list of instruction sets to run superconv on, each measured beside "
+                                      "PyTorch in the same run (e.g. avx2,avx512); default: the library's choice")
+    parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
+    parser.add_argument("--child-tta", nargs=1, help=argparse.SUPPRESS)
+    recipe = recipe_options(parser)
+    args = parser.parse_args()
+    if args.child_tta:
+        return time_to_accuracy(args.child_tta[0], args)
+    if args.child:
+        lib, mode, depth, variant, batch, threads, steps, warmup = args.child
+        return child(lib, mode, int(depth), variant, int(batch), int(threads), int(steps), int(warmup))
+
+    import superconv
+    import torch
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} logical CPUs; vector flags: {' '.join(vector_flags())}")
+    print(f"superconv {superconv.version()}: kernels {superconv.instruction_set()}; {superconv.blas_info()}"
+          f"{'; OPENBLAS_CORETYPE=' + os.environ['OPENBLAS_CORETYPE'] if 'OPENBLAS_CORETYPE' in os.environ else ''}")
+    print(f"PyTorch {torch.__version__} ({torch.backends.mkldnn.is_available() and 'oneDNN' or 'no oneDNN'}; "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()})", flush=True)
+    ours = tuple(f"superconv:{name}" for name in args.isa.split(",")) if args.isa else ("superconv",)
+    libs = ours + ("pytorch",)
+    if not args.time_to_accuracy_only:
+        throughput_tables(args, ours, libs)
+    if args.time_to_accuracy or args.time_to_accuracy_only:
+        time_to_accuracy_table(args, recipe, libs)
 
 
 if __name__ == "__main__":
