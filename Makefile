@@ -96,7 +96,8 @@ $(OUT)/train_fashion_mnist: bindings/c/examples/train_fashion_mnist.c include/su
 	@mkdir -p $(OUT)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
-# The main job: range test, one cycle against piecewise constant, table and figures (docs/demo).
+# The main job: range test, one cycle against piecewise constant, table and figures (runs/demo, not
+# tracked; docs/demo holds the copies the README shows).
 demo: build
 	@python3 -c "import numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q numpy h5py matplotlib
 	python3 bindings/python/examples/superconvergence.py $(DEMO_ARGS)
