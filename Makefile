@@ -104,7 +104,7 @@ demo: build
 
 # The paper's experiments at this machine's scale (experiments/*.py, every run under 30 minutes), then
 # REPRODUCTION.md from their run files; `make report` only rewrites REPRODUCTION.md.
-EXPERIMENTS := e1_range_test e2_superconvergence e3_cycle_length e4_limited_data e5_bn_fraction e6_estimated_lr e7_optimizers e8_verdict
+EXPERIMENTS := e1_range_test e2_superconvergence e3_cycle_length e4_limited_data e5_bn_fraction e6_estimated_lr e7_optimizers e8_verdict e9_time_to_accuracy
 reproduce: build
 	@python3 -c "import numpy, h5py, matplotlib" 2>/dev/null || python3 -m pip install -q numpy h5py matplotlib
 	for e in $(EXPERIMENTS); do python3 experiments/$$e.py || exit 1; done

@@ -8,7 +8,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXPERIMENTS = ("e1_range_test", "e2_superconvergence", "e3_cycle_length", "e4_limited_data", "e5_bn_fraction",
-               "e6_estimated_lr", "e7_optimizers", "e8_verdict")
+               "e6_estimated_lr", "e7_optimizers", "e8_verdict", "e9_time_to_accuracy")
 
 
 def run(script, *args):
@@ -56,13 +56,15 @@ def test_quick_experiments_and_the_report(tmp_path):
         gains[row["configuration"]].append(row["gain"])
     assert len(e8) == 8 and all(len(g) == 2 for g in gains.values())
     assert all(row["agrees"] == ((row["verdict"] == "likely") == (min(gains[row["configuration"]]) >= 2)) for row in e8)
+    e9 = json.loads((runs / "e9_time_to_accuracy" / "time_to_accuracy.json").read_text())
+    assert e9["epochs"] == 1 and len(e9["curve"]) == 1 and e9["command"].startswith("superconv train --depth 20")
 
     output = tmp_path / "REPRODUCTION.md"
     stdout = run("report.py", "--runs", str(runs), "--output", str(output))
     text = output.read_text()
     assert "wrote" in stdout
     for heading in ("## 1. LR range test", "## 2. Super-convergence", "## 3. Cycle length", "## 4. Limited training",
-                    "## 5. BatchNorm", "## 6. Estimated learning rate", "## 7. Optimizers", "## 8. Does the verdict"):
+                    "## 5. BatchNorm", "## 6. Estimated learning rate", "## 7. Optimizers", "## 8. Does the verdict", "## 9. Time to 93%"):
         assert heading in text
     assert "Not run yet" not in text and text.count("Finding") >= 7
     for figure in ("range_test", "superconvergence", "cycle_length", "limited_data", "bn_fraction", "estimated_lr",
@@ -92,4 +94,4 @@ def test_skip_existing_keeps_recorded_runs(tmp_path):
 def test_report_lists_experiments_not_run(tmp_path):
     output = tmp_path / "REPRODUCTION.md"
     run("report.py", "--runs", str(tmp_path / "nothing"), "--output", str(output))
-    assert output.read_text().count("Not run yet") == 8
+    assert output.read_text().count("Not run yet") == 9
