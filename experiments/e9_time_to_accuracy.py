@@ -25,8 +25,11 @@ RECIPE = ("--depth 20 --variant caffe --batch 128 --augment crop2,flip --form py
 
 
 def cpu_model():
+    """The CPU's name with its family and model (a VM's name may say only "AMD EPYC")."""
     with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+        fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return f"{fields.get('model name', 'unknown')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
 
 
 def main():

@@ -606,7 +606,12 @@ def time_to_accuracy_section(runs, figures):
                   f"| library | training seconds to {target} | iteration | accuracy then |", "|---|---|---|---|"]
         lines += [f"| {lib} | {rows[lib]['seconds']:.0f} | {rows[lib]['iteration']} | {percent(rows[lib]['accuracy'])} |"
                   for lib in ("superconv", "pytorch")]
-        lines += ["", f"PyTorch takes {ratio:.2f} times superconv's training time to {target} on this CPU.", ""]
+        per_step = (rows["pytorch"]["seconds"] / int(rows["pytorch"]["iteration"])) / \
+                   (rows["superconv"]["seconds"] / int(rows["superconv"]["iteration"]))
+        lines += ["", f"PyTorch takes {ratio:.2f} times superconv's training time to {target} on this CPU: a step takes it "
+                  f"{per_step:.2f} times as long, and its run crossed {target} after iteration "
+                  f"{rows['pytorch']['iteration']} where superconv's crossed it after {rows['superconv']['iteration']} "
+                  "(the two start from different random weights, and near the target one epoch decides).", ""]
         summary = (f"{target} after {minutes(reached['seconds'])} of a {minutes(r['wall_seconds'])} run "
                    f"({percent(r['final_accuracy'])} at the end); PyTorch {ratio:.2f}x the time") if reached else "not reached"
     else:
