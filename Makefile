@@ -220,7 +220,7 @@ fuzz: $(FUZZERS:%=$(OUT)/fuzz_%)
 # The toolchain's ThreadSanitizer runtime intercepts libdispatch, which it then needs linked;
 # test_threads forks after starting threads, which ThreadSanitizer allows only when told.
 SWIFT_RUNTIME = $(abspath $(dir $(realpath $(shell command -v swift)))../lib/swift/linux)
-SANITIZE_C_TESTS := test_errors test_checkpoint test_data test_schedules test_range_test test_foreign_loop test_threads
+SANITIZE_C_TESTS := test_errors test_checkpoint test_data test_schedules test_range_test test_precise_bn test_foreign_loop test_threads
 test-sanitize: fuzz-build
 	@mkdir -p $(OUT)/asan
 	@for t in $(SANITIZE_C_TESTS); do \
