@@ -84,7 +84,10 @@
  *   CRC-32: damage anywhere is SC_ERR_FORMAT, never loaded. Before libhdf5 reads an HDF5 file
  *   in the process, a child process forked for the purpose opens it, visits every object and
  *   reads every dataset: libhdf5 can crash on a crafted or damaged file, and then the child
- *   dies, not the host (SC_ERR_FORMAT naming the signal). A file with links to other files
+ *   dies, not the host (SC_ERR_FORMAT naming the signal). libhdf5 also allocates what a file's
+ *   structures declare before it reads them, so the child's memory is capped by the file's size
+ *   (a few times it, plus 256 MiB): a file whose structures need more is SC_ERR_FORMAT, and the
+ *   host never makes that allocation. A file with links to other files
  *   (external links) or values kept in other files (external or virtual storage) is refused.
  *   Files are written whole in memory, then to a temporary file beside the target with every
  *   system call checked, read back, renamed over the target, the folder synced: a failure leaves

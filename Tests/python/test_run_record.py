@@ -2,13 +2,15 @@
 that a run killed midway keeps its records up to the last flush."""
 import ctypes
 import os
+import shutil
 import signal
 import time
 
 import h5py
 import numpy as np
 
-from test_checkpoint_h5py import lib  # noqa: F401  (the fixture)
+from test_checkpoint_h5py import ROOT, SC_ERR_FORMAT, lib  # noqa: F401  (the fixture)
+from whole_file_checksum import reseal
 
 
 def setup(lib):
@@ -111,3 +113,19 @@ def test_append_keeps_the_rows_up_to_a_resumed_iteration(lib, tmp_path):
     assert lib.sc_trainer_record(resumed, checkpoint, b"append=1") == 4  # SC_ERR_FORMAT
     assert b"not a superconv run file" in lib.sc_last_error()
     lib.sc_trainer_destroy(resumed)
+
+
+def test_a_run_file_declaring_more_than_it_holds_is_refused_before_the_host_allocates(lib, tmp_path):
+    """Fuzzing's 9.7 KB run file (Tests/fuzz/crashes/run_record/local-heap-4GiB), resealed as a
+    crafted file would be: a group's local heap declares 4 GiB, which libhdf5 allocates before
+    reading it. The probe child, whose address space may grow by a few times the file's size,
+    runs out and the append is refused; before, the child's walk stopped at an earlier failure
+    and the host itself asked for the 4 GiB, then reported a missing dataset."""
+    model, trainer, schedule, args, keep = setup(lib)
+    run = tmp_path / "run.h5"
+    shutil.copy(ROOT / "Tests" / "fuzz" / "crashes" / "run_record" / "local-heap-4GiB", run)
+    reseal(run)
+    before = run.read_bytes()
+    assert lib.sc_trainer_record(trainer, str(run).encode(), b"append=1") == SC_ERR_FORMAT
+    assert b"declares a structure larger than its 9680 bytes can hold" in lib.sc_last_error()
+    assert run.read_bytes() == before

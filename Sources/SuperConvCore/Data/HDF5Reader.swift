@@ -16,13 +16,13 @@ enum HDF5Reader {
         guard HDF5File.hasSignature(path: path, size: Int(status.st_size)) else {
             throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)")
         }
-        try HDF5File.probe(path, image: nil, fileBytes: Int(status.st_size), maximumDatasetBytes: maximumDatasetBytes)
-        let file = H5Fopen(path, sc_h5f_acc_rdonly(), sc_h5p_default())
-        guard file >= 0 else { throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)") }
-        defer { H5Fclose(file) }
         // A deflate stream expands at most about 1032:1 (as in IDXReader).
         let holdable = Int(status.st_size).multipliedReportingOverflow(by: 1032)
         let largest = holdable.overflow ? maximumDatasetBytes : min(maximumDatasetBytes, holdable.partialValue)
+        try HDF5File.probe(path, image: nil, fileBytes: Int(status.st_size), maximumDatasetBytes: largest)
+        let file = H5Fopen(path, sc_h5f_acc_rdonly(), sc_h5p_default())
+        guard file >= 0 else { throw SuperConvError.format("\(path) is not an HDF5 file (or is damaged)") }
+        defer { H5Fclose(file) }
 
         let (imageDims, imageClass, imageSize) = try describe(file, images, path)
         guard imageDims.count == 4 else {

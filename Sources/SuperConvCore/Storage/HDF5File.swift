@@ -156,7 +156,8 @@ final class HDF5File {
     }
 
     /// Runs `sc_hdf5_probe` on a file (its bytes when `image` is given) and turns its verdict
-    /// into an error: libhdf5 failing the child, links to other files, values kept in other files.
+    /// into an error: libhdf5 failing the child or needing more memory than the file can justify,
+    /// links to other files, values kept in other files.
     /// libhdf5 can also loop on a crafted file (fuzzing found one); the child is given 10 s and
     /// one more for every 100 MB of the file.
     static func probe(_ path: String, name: String? = nil, image: [UInt8]?, fileBytes: Int, maximumDatasetBytes: Int) throws {
@@ -174,6 +175,9 @@ final class HDF5File {
             throw SuperConvError.format("\(path) links to another file (an HDF5 external link); such files are refused")
         case SC_PROBE_EXTERNAL_STORAGE:
             throw SuperConvError.format("\(path) keeps dataset values in other files (external or virtual storage); such files are refused")
+        case SC_PROBE_TOO_LARGE:
+            throw SuperConvError.format("\(path) is damaged: it declares a structure larger than its \(fileBytes) bytes can hold "
+                                        + "(libhdf5 ran out of the memory allowed for it in a probe process)")
         case SC_PROBE_CRASHED:
             let how = detail >= 256 ? "exit status \(detail - 256)" : "signal \(detail)"
             throw SuperConvError.format("\(path) is damaged: libhdf5 failed on it in a probe process (\(how))")
