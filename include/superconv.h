@@ -71,7 +71,10 @@
  * Threads.  A handle must be used by one thread at a time (the exception: sc_trainer_interrupt);
  *   different handles may be used from different threads in parallel. A trainer uses its model, so a model and its trainers count
  *   as one. The library computes with sc_get_num_threads() threads of its own pool;
- *   see sc_set_num_threads. sc_last_error() is per thread.
+ *   see sc_set_num_threads. sc_last_error() is per thread. libhdf5 is not thread-safe as
+ *   distributions build it, so the library's own use of it (saving, loading, recording, reading
+ *   HDF5 data sets) is serialised: file calls from several threads are safe but take turns. A
+ *   host that calls libhdf5 itself from another thread at the same time is not protected.
  *
  * Determinism.  The same specs, seed and inputs give bit-identical results, whatever the thread
  *   count: work is shared out among threads, but every sum is split the same way.

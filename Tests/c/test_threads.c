@@ -1,9 +1,11 @@
 /* Specification: different handles may be used from different threads at once, and each
-   computes exactly what it computes alone; the thread count does not change results; a trainer
-   may be interrupted from another thread. */
+   computes exactly what it computes alone, and saves, loads and records its files as it would
+   alone; the thread count does not change results; a trainer may be interrupted from another
+   thread. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +70,54 @@ static void fork_safety(void) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the forked child failed or hung (status %d)", status);
   sc_loader_destroy(l);
   sc_dataset_destroy(d);
+}
+
+/* Files from different threads at once: each thread saves, loads and records its own trainer's
+   files. libhdf5 as Debian builds it is not thread-safe, and a probe child forked while another
+   thread was inside it hung (each such run lost one load to the probe's timeout). */
+typedef struct {
+  int id;
+  int failures;
+  char message[512];
+} file_worker;
+
+static void *save_load_record(void *arg) {
+  file_worker *w = arg;
+  char checkpoint[128], record[128];
+  snprintf(checkpoint, sizeof checkpoint, "/tmp/superconv-threads-%d-%d.h5", (int)getpid(), w->id);
+  snprintf(record, sizeof record, "/tmp/superconv-threads-%d-%d-run.h5", (int)getpid(), w->id);
+  sc_model *m = NULL;
+  sc_trainer *t = NULL;
+  if (sc_model_create("depth=8 input=1x8x8 classes=3", &m) != SC_OK || sc_trainer_create(m, "optimizer=adam", &t) != SC_OK) {
+    w->failures++;
+    return NULL;
+  }
+  for (int i = 0; i < 60; i++) {
+    const char *call = NULL;
+    if (sc_checkpoint_save(t, checkpoint) != SC_OK) call = "save";
+    else if (sc_checkpoint_load(t, checkpoint) != SC_OK) call = "load";
+    else if (sc_trainer_record(t, record, i ? "append=1" : "") != SC_OK || sc_trainer_record(t, NULL, NULL) != SC_OK) call = "record";
+    if (call && w->failures++ == 0) snprintf(w->message, sizeof w->message, "%s: %s", call, sc_last_error());
+  }
+  sc_trainer_destroy(t);
+  sc_model_destroy(m);
+  unlink(checkpoint);
+  unlink(record);
+  return NULL;
+}
+
+static void files_from_several_threads(void) {
+  enum { WORKERS = 3 };
+  file_worker workers[WORKERS];
+  pthread_t threads[WORKERS];
+  for (int i = 0; i < WORKERS; i++) {
+    workers[i] = (file_worker){.id = i};
+    pthread_create(&threads[i], NULL, save_load_record, &workers[i]);
+  }
+  for (int i = 0; i < WORKERS; i++) pthread_join(threads[i], NULL);
+  for (int i = 0; i < WORKERS; i++)
+    CHECK(workers[i].failures == 0, "thread %d: %d of 60 save/load/record rounds failed, first %s", i, workers[i].failures,
+          workers[i].message);
 }
 
 /* sc_trainer_interrupt from another thread while sc_trainer_train_epoch runs: the epoch stops
@@ -187,6 +237,7 @@ int main(void) {
   }
   thread_count_does_not_change_results();
   fork_safety();
+  files_from_several_threads();
   interrupt_from_another_thread();
   return check_summary("test_threads");
 }

@@ -10,9 +10,12 @@ import Glibc
 enum AtomicFile {
     static func write(_ path: String, _ body: (HDF5File) throws -> Void) throws {
         try refuseIrregularTarget(path)
-        let file = try HDF5File.create(path)
-        try body(file)
-        try replace(path, with: try file.sealedImage())
+        let image = try HDF5Lock.serialized {
+            let file = try HDF5File.create(path)
+            try body(file)
+            return try file.sealedImage()
+        }
+        try replace(path, with: image)
     }
 
     private static func refuseIrregularTarget(_ path: String) throws {

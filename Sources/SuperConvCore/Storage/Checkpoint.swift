@@ -141,28 +141,30 @@ public enum Checkpoint {
     /// Makes `loader` normalise with the statistics of the loader the checkpoint's trainer last
     /// trained from.
     public static func loadNormalization(into loader: Loader, from path: String) throws {
-        let file = try openChecked(path)
-        let spec = try file.attribute("loader_spec")
-        guard !spec.isEmpty, file.exists("normalization/mean") else {
-            throw SuperConvError.state("\(path) holds no input statistics: its trainer did not train from a loader that normalises")
-        }
-        let mode = try LoaderConfiguration(spec: spec).normalization
-        var columns: [[Float]] = []
-        for name in ["normalization/mean", "normalization/inverse_std"] {
-            let shape = try file.shape(name)
-            guard shape.count == 1, shape[0] > 0 else {
-                throw SuperConvError.format("\(path): dataset '\(name)' has shape \(shape), expected one non-empty axis")
+        try HDF5Lock.serialized {
+            let file = try openChecked(path)
+            let spec = try file.attribute("loader_spec")
+            guard !spec.isEmpty, file.exists("normalization/mean") else {
+                throw SuperConvError.state("\(path) holds no input statistics: its trainer did not train from a loader that normalises")
             }
-            let count = shape[0]
-            var values = [Float](repeating: 0, count: count)
-            try values.withUnsafeMutableBufferPointer { try file.read(name, floatsInto: $0.baseAddress!, shape: [count]) }
-            try checkFinite(values, name, file)
-            columns.append(values)
+            let mode = try LoaderConfiguration(spec: spec).normalization
+            var columns: [[Float]] = []
+            for name in ["normalization/mean", "normalization/inverse_std"] {
+                let shape = try file.shape(name)
+                guard shape.count == 1, shape[0] > 0 else {
+                    throw SuperConvError.format("\(path): dataset '\(name)' has shape \(shape), expected one non-empty axis")
+                }
+                let count = shape[0]
+                var values = [Float](repeating: 0, count: count)
+                try values.withUnsafeMutableBufferPointer { try file.read(name, floatsInto: $0.baseAddress!, shape: [count]) }
+                try checkFinite(values, name, file)
+                columns.append(values)
+            }
+            if let bad = columns[1].firstIndex(where: { $0 <= 0 }) {
+                throw SuperConvError.format("\(path): dataset 'normalization/inverse_std' holds \(columns[1][bad]) at \(bad); it must be positive")
+            }
+            try loader.setNormalization(mode, mean: columns[0], inverseStd: columns[1], source: "the checkpoint \(path)")
         }
-        if let bad = columns[1].firstIndex(where: { $0 <= 0 }) {
-            throw SuperConvError.format("\(path): dataset 'normalization/inverse_std' holds \(columns[1][bad]) at \(bad); it must be positive")
-        }
-        try loader.setNormalization(mode, mean: columns[0], inverseStd: columns[1], source: "the checkpoint \(path)")
     }
 
     /// Reads the model's named tensors and BN weights into buffers, checking every shape.
@@ -204,87 +206,91 @@ public enum Checkpoint {
     }
 
     public static func load(_ trainer: Trainer, from path: String) throws {
-        let file = try openChecked(path)
-        let (tensors, weights) = try readModel(file, for: trainer.model)
-        var optimizerState: [[Float]] = []
-        for (i, tensor) in trainer.optimizer.state.enumerated() {
-            var values = [Float](repeating: 0, count: tensor.count)
-            try values.withUnsafeMutableBufferPointer {
-                try file.read("optimizer/\(i)", floatsInto: $0.baseAddress!, shape: [tensor.count])
+        try HDF5Lock.serialized {
+            let file = try openChecked(path)
+            let (tensors, weights) = try readModel(file, for: trainer.model)
+            var optimizerState: [[Float]] = []
+            for (i, tensor) in trainer.optimizer.state.enumerated() {
+                var values = [Float](repeating: 0, count: tensor.count)
+                try values.withUnsafeMutableBufferPointer {
+                    try file.read("optimizer/\(i)", floatsInto: $0.baseAddress!, shape: [tensor.count])
+                }
+                try checkFinite(values, "optimizer/\(i)", file)
+                optimizerState.append(values)
             }
-            try checkFinite(values, "optimizer/\(i)", file)
-            optimizerState.append(values)
-        }
-        if file.exists("optimizer/\(trainer.optimizer.state.count)") {
-            throw SuperConvError.format("\(path): the checkpoint's optimizer has more state than this trainer's (\(trainer.configuration.optimizer.kind.rawValue))")
-        }
-        let counters = try readCounters(file)
-        let scheduleText = try file.attribute("schedule_spec")
-        let schedule = scheduleText.isEmpty ? nil : try ScheduleConfiguration(spec: scheduleText)
-        let estimatorText = try file.attribute("estimator_spec")
-        var estimator: (EstimatorConfiguration, LearningRateEstimator)?
-        if !estimatorText.isEmpty {
-            let config = try EstimatorConfiguration(spec: estimatorText)
-            var state = config.makeEstimator()
-            let length = try file.shape("estimator/latest")
-            let values = try file.readIntegers("estimator/values", count: 3)
-            // Snapshots are empty before the first observation, and then as long as the
-            // trainer's: another length would fail every later step after its update.
-            let expected = values[0] == 0 ? 0 : trainer.estimatorSnapshotLength(config)
-            guard length == [expected], (0...Int64(Int32.max)).contains(values[0]) else {
-                throw SuperConvError.format("\(path): dataset 'estimator/latest' has shape \(length) after \(values[0]) observations, "
-                                            + "expected [\(expected)] (this trainer's snapshots under '\(estimatorText)')")
+            if file.exists("optimizer/\(trainer.optimizer.state.count)") {
+                throw SuperConvError.format("\(path): the checkpoint's optimizer has more state than this trainer's (\(trainer.configuration.optimizer.kind.rawValue))")
             }
-            state.previous = [Float](repeating: 0, count: length[0])
-            state.latest = [Float](repeating: 0, count: length[0])
-            try state.previous.withUnsafeMutableBufferPointer {
-                try file.read("estimator/previous", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
+            let counters = try readCounters(file)
+            let scheduleText = try file.attribute("schedule_spec")
+            let schedule = scheduleText.isEmpty ? nil : try ScheduleConfiguration(spec: scheduleText)
+            let estimatorText = try file.attribute("estimator_spec")
+            var estimator: (EstimatorConfiguration, LearningRateEstimator)?
+            if !estimatorText.isEmpty {
+                let config = try EstimatorConfiguration(spec: estimatorText)
+                var state = config.makeEstimator()
+                let length = try file.shape("estimator/latest")
+                let values = try file.readIntegers("estimator/values", count: 3)
+                // Snapshots are empty before the first observation, and then as long as the
+                // trainer's: another length would fail every later step after its update.
+                let expected = values[0] == 0 ? 0 : trainer.estimatorSnapshotLength(config)
+                guard length == [expected], (0...Int64(Int32.max)).contains(values[0]) else {
+                    throw SuperConvError.format("\(path): dataset 'estimator/latest' has shape \(length) after \(values[0]) observations, "
+                                                + "expected [\(expected)] (this trainer's snapshots under '\(estimatorText)')")
+                }
+                state.previous = [Float](repeating: 0, count: length[0])
+                state.latest = [Float](repeating: 0, count: length[0])
+                try state.previous.withUnsafeMutableBufferPointer {
+                    try file.read("estimator/previous", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
+                }
+                try state.latest.withUnsafeMutableBufferPointer {
+                    try file.read("estimator/latest", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
+                }
+                try checkFinite(state.previous, "estimator/previous", file)
+                try checkFinite(state.latest, "estimator/latest", file)
+                state.observations = Int(values[0])
+                state.smoothed = Double(bitPattern: UInt64(bitPattern: values[1]))
+                state.raw = Double(bitPattern: UInt64(bitPattern: values[2]))
+                guard state.smoothed.isFinite, state.raw.isFinite || state.raw.isNaN else {
+                    throw SuperConvError.format("\(path): dataset 'estimator/values' holds the estimates \(state.smoothed) and \(state.raw)")
+                }
+                estimator = (config, state)
             }
-            try state.latest.withUnsafeMutableBufferPointer {
-                try file.read("estimator/latest", floatsInto: $0.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!, shape: length)
+            let loaderText = try file.attribute("loader_spec")
+            var loaderPosition: (spec: String, epoch: Int, batch: Int)?
+            if !loaderText.isEmpty {
+                let position = try file.readIntegers("loader_position", count: 2)
+                guard (0...Int64(Int32.max)).contains(position[0]), (0...Int64(Int32.max)).contains(position[1]) else {
+                    throw SuperConvError.format("\(path): dataset 'loader_position' holds \(position)")
+                }
+                loaderPosition = (loaderText, Int(position[0]), Int(position[1]))
             }
-            try checkFinite(state.previous, "estimator/previous", file)
-            try checkFinite(state.latest, "estimator/latest", file)
-            state.observations = Int(values[0])
-            state.smoothed = Double(bitPattern: UInt64(bitPattern: values[1]))
-            state.raw = Double(bitPattern: UInt64(bitPattern: values[2]))
-            guard state.smoothed.isFinite, state.raw.isFinite || state.raw.isNaN else {
-                throw SuperConvError.format("\(path): dataset 'estimator/values' holds the estimates \(state.smoothed) and \(state.raw)")
+            // Everything is read and checked: apply.
+            let fixed = FixedSchedule(learningRate: Double(trainer.configuration.learningRate),
+                                      momentum: Double(trainer.configuration.momentum))
+            trainer.restoreState(TrainerState(tensors: tensors, statisticsWeights: weights, optimizerState: optimizerState,
+                                              optimizerSteps: counters.optimizerSteps, random: counters.random,
+                                              iteration: counters.iteration,
+                                              schedule: schedule?.schedule ?? fixed, estimator: nil))
+            trainer.scheduleSpec = schedule?.spec.normalized
+            trainer.pendingLoaderPosition = loaderPosition
+            if let (config, state) = estimator {
+                trainer.restoreEstimator(config, state, start: counters.estimatorStart)
+            } else {
+                trainer.estimatorConfiguration = nil
             }
-            estimator = (config, state)
-        }
-        let loaderText = try file.attribute("loader_spec")
-        var loaderPosition: (spec: String, epoch: Int, batch: Int)?
-        if !loaderText.isEmpty {
-            let position = try file.readIntegers("loader_position", count: 2)
-            guard (0...Int64(Int32.max)).contains(position[0]), (0...Int64(Int32.max)).contains(position[1]) else {
-                throw SuperConvError.format("\(path): dataset 'loader_position' holds \(position)")
-            }
-            loaderPosition = (loaderText, Int(position[0]), Int(position[1]))
-        }
-        // Everything is read and checked: apply.
-        let fixed = FixedSchedule(learningRate: Double(trainer.configuration.learningRate),
-                                  momentum: Double(trainer.configuration.momentum))
-        trainer.restoreState(TrainerState(tensors: tensors, statisticsWeights: weights, optimizerState: optimizerState,
-                                          optimizerSteps: counters.optimizerSteps, random: counters.random,
-                                          iteration: counters.iteration,
-                                          schedule: schedule?.schedule ?? fixed, estimator: nil))
-        trainer.scheduleSpec = schedule?.spec.normalized
-        trainer.pendingLoaderPosition = loaderPosition
-        if let (config, state) = estimator {
-            trainer.restoreEstimator(config, state, start: counters.estimatorStart)
-        } else {
-            trainer.estimatorConfiguration = nil
         }
     }
 
     /// A model for inference from a checkpoint: built from its model_spec, weights loaded.
     public static func loadModel(from path: String) throws -> ResNet {
-        let file = try openChecked(path)
-        let model = try ResNet(ModelConfiguration(spec: try file.attribute("model_spec")))
-        let (tensors, weights) = try readModel(file, for: model)
-        for (p, values) in zip(model.parameters, tensors) { values.withUnsafeBufferPointer { p.value.copy(from: $0.baseAddress!) } }
-        model.statisticsWeights = weights
-        return model
+        return try HDF5Lock.serialized {
+            let file = try openChecked(path)
+            let model = try ResNet(ModelConfiguration(spec: try file.attribute("model_spec")))
+            let (tensors, weights) = try readModel(file, for: model)
+            for (p, values) in zip(model.parameters, tensors) { values.withUnsafeBufferPointer { p.value.copy(from: $0.baseAddress!) } }
+            model.statisticsWeights = weights
+            return model
+        }
     }
 }

@@ -35,12 +35,14 @@ public final class RunRecorder {
         self.flushEvery = flushEvery
         var elapsed = 0.0
         if let trainer, access(path, F_OK) == 0 {
-            let file = try HDF5File.open(path)
-            guard (try? file.attribute("format")) == "superconv-run" else {
-                throw SuperConvError.format("\(path) is not a superconv run file; cannot continue its record")
+            (steps, evaluations) = try HDF5Lock.serialized {
+                let file = try HDF5File.open(path)
+                guard (try? file.attribute("format")) == "superconv-run" else {
+                    throw SuperConvError.format("\(path) is not a superconv run file; cannot continue its record")
+                }
+                return (try Self.rows(file, "iterations", Self.stepColumns, upTo: trainer.iteration),
+                        try Self.rows(file, "evaluations", Self.evaluationColumns, upTo: trainer.iteration))
             }
-            steps = try Self.rows(file, "iterations", Self.stepColumns, upTo: trainer.iteration)
-            evaluations = try Self.rows(file, "evaluations", Self.evaluationColumns, upTo: trainer.iteration)
             elapsed = max(steps[5].last ?? 0, evaluations[3].last ?? 0)
         }
         start = monotonicSeconds() - elapsed
