@@ -92,14 +92,20 @@
  *   (a few times it, plus 256 MiB): a file whose structures need more is SC_ERR_FORMAT, and the
  *   host never makes that allocation. A file with links to other files
  *   (external links) or values kept in other files (external or virtual storage) is refused.
- *   Files are written whole in memory, then to a temporary file beside the target with every
- *   system call checked, read back, renamed over the target, the folder synced: a failure leaves
- *   the previous file intact (Tests/c/test_faults.c fails each call in turn). A save target that
- *   exists and is not a regular file is refused.
+ *   Files are built whole in memory by libhdf5 in a forked child process (libhdf5 1.10 does not
+ *   survive running out of memory; the child does that for the host), then written to a
+ *   temporary file beside the target with every system call checked, read back, renamed over
+ *   the target, the folder synced: a failure leaves the previous file intact
+ *   (Tests/c/test_faults.c fails each system call and each libhdf5 allocation in turn). When
+ *   no child can be forked, the file is built in the process. A save target that exists and is
+ *   not a regular file is refused.
  *
  * fork().  A child process forked after the library has started its threads may go on using
  *   every handle it inherited: the worker pool and loader threads are started afresh in the
- *   child (the parent's are not there), with the same results.
+ *   child (the parent's are not there), with the same results. The library forks children of
+ *   its own (probes, file building): they run only the library's code and libhdf5 and leave
+ *   with _exit, so the host's exit handlers never run in them; fork() runs the host's atfork
+ *   handlers as for any fork. The library's libhdf5 lock is held across every fork.
  */
 #ifndef SUPERCONV_H
 #define SUPERCONV_H

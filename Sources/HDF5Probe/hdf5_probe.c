@@ -1,4 +1,6 @@
+#define _GNU_SOURCE
 #include "hdf5_probe.h"
+#include <fcntl.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <signal.h>
@@ -208,23 +210,32 @@ static void cap_address_space(const char *path, size_t size, unsigned long long 
   setrlimit(RLIMIT_AS, &limit);
 }
 
-sc_hdf5_probe_result sc_hdf5_probe(const char *path, const void *image, size_t size,
-                                   unsigned long long max_dataset_bytes, int timeout_seconds, int *detail) {
-  *detail = 0;
+pid_t sc_fork_helper(unsigned seconds) {
   pid_t child = fork();
-  if (child < 0) {
-    *detail = errno;
-    return SC_PROBE_NO_CHILD;
-  }
   if (child == 0) {
     /* The host's handlers (a Python faulthandler, a crash reporter) must not run here. */
-    const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
     /* A child whose parent died while waiting (killed, or a fuzzer's timeout) must not loop on. */
     signal(SIGALRM, SIG_DFL);
-    alarm((unsigned)timeout_seconds + 2);
+    alarm(seconds);
+  }
+  return child;
+}
+
+int sc_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
+
+sc_hdf5_probe_result sc_hdf5_probe(const char *path, const void *image, size_t size,
+                                   unsigned long long max_dataset_bytes, int timeout_seconds, int *detail) {
+  *detail = 0;
+  pid_t child = sc_fork_helper((unsigned)timeout_seconds + 2);
+  if (child < 0) {
+    *detail = errno;
+    return SC_PROBE_NO_CHILD;
+  }
+  if (child == 0) {
     cap_address_space(path, image ? size : 0, max_dataset_bytes);
     _exit(walk_file(path, image, size, max_dataset_bytes));
   }

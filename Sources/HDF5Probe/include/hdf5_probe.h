@@ -1,6 +1,7 @@
 #ifndef SUPERCONV_HDF5_PROBE_H
 #define SUPERCONV_HDF5_PROBE_H
 #include <stddef.h>
+#include <sys/types.h>
 
 /* How a probe of an HDF5 file ended (sc_hdf5_probe). */
 typedef enum sc_hdf5_probe_result {
@@ -25,4 +26,12 @@ typedef enum sc_hdf5_probe_result {
    driver, nothing read from disk), else the file at `path`. */
 sc_hdf5_probe_result sc_hdf5_probe(const char *path, const void *image, size_t size,
                                    unsigned long long max_dataset_bytes, int timeout_seconds, int *detail);
+/* fork() for a child that runs libhdf5 on the host's behalf (sc_hdf5_probe's, and the one that
+   builds a file's bytes, AtomicFile): in the child, the host's handlers of fatal signals are
+   reset, no core file is written, and an alarm ends it after `seconds` (its parent may have
+   died). Returns what fork() returns. */
+pid_t sc_fork_helper(unsigned seconds);
+
+/* pipe2(ends, O_CLOEXEC), which Swift's Glibc module does not show. */
+int sc_pipe_cloexec(int ends[2]);
 #endif

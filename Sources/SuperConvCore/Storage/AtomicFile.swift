@@ -1,6 +1,7 @@
 import Glibc
 
-/// Replaces a file atomically with an HDF5 file built in memory: the bytes go to a temporary
+/// Replaces a file atomically with an HDF5 file built in memory, in a child process
+/// (`ChildProcess`: libhdf5 does not survive running out of memory): the bytes go to a temporary
 /// file in the same folder, which is fsynced, closed, read back and compared, renamed over the
 /// target, and the folder fsynced. Every system call's result is checked. A failure before the
 /// rename removes the temporary file and leaves the previous file at `path` as it was; a failure
@@ -10,10 +11,12 @@ import Glibc
 enum AtomicFile {
     static func write(_ path: String, _ body: (HDF5File) throws -> Void) throws {
         try refuseIrregularTarget(path)
-        let image = try HDF5Lock.serialized {
-            let file = try HDF5File.create(path)
-            try body(file)
-            return try file.sealedImage()
+        let image = try ChildProcess.bytes(of: path) {
+            try HDF5Lock.serialized {
+                let file = try HDF5File.create(path)
+                try body(file)
+                return try file.sealedImage()
+            }
         }
         try replace(path, with: image)
     }
