@@ -54,8 +54,12 @@ public final class Loader: @unchecked Sendable {
     private var threadGeneration = 0
     private static let ready = 0, space = 1
     private var thread: pthread_t?
-    /// Where the producer is: the epoch and batch it prepares next.
+    /// Where the producer is: the epoch and batch it prepares next (its thread's own).
     private var producerEpoch = 0, producerBatch = 0
+    /// The epoch and batch the next `next` returns (the consumer's own). Prepared batches are
+    /// discarded by restarting the producer here: one pair, changed by one thread, so that a
+    /// process forked at any moment of the producer's work finds it consistent.
+    private var consumerEpoch = 0, consumerBatch = 0
     private var order: [Int] = []
     private var orderEpoch = -1
     private var scratch: [Float] = []
@@ -96,7 +100,7 @@ public final class Loader: @unchecked Sendable {
     /// The epoch and the batch within it that the next `next` returns (for checkpoints).
     public func position() -> (epoch: Int, batch: Int) {
         stop()
-        return (producerEpoch, producerBatch)
+        return (consumerEpoch, consumerBatch)
     }
 
     /// Makes `batch` of `epoch` the next batch; what was prepared ahead is discarded.
@@ -105,8 +109,8 @@ public final class Loader: @unchecked Sendable {
             throw SuperConvError.invalidArgument("loader position epoch \(epoch), batch \(batch) is outside 0..<\(batchesPerEpoch) batches")
         }
         stop()
-        producerEpoch = epoch
-        producerBatch = batch
+        (consumerEpoch, consumerBatch) = (epoch, batch)
+        (producerEpoch, producerBatch) = (epoch, batch)
     }
 
     /// Uses another loader's normalisation (e.g. a test loader uses the training statistics).
@@ -208,10 +212,7 @@ public final class Loader: @unchecked Sendable {
 
     /// Rewinds the producer to the first batch not yet consumed and empties the ring.
     private func discardPrepared() {
-        for _ in 0..<filled.load(ordering: .acquiring) {
-            if producerBatch == 0 { producerEpoch -= 1; producerBatch = batchesPerEpoch }
-            producerBatch -= 1
-        }
+        (producerEpoch, producerBatch) = (consumerEpoch, consumerBatch)
         filled.store(0, ordering: .releasing)
     }
 
@@ -328,6 +329,7 @@ public final class Loader: @unchecked Sendable {
         x.update(from: slot.x.data, count: slot.count * dataset.sampleSize)
         labels.update(from: slot.labels, count: slot.count)
         let batch = Batch(count: slot.count, epoch: slot.epoch, lastOfEpoch: slot.lastOfEpoch)
+        (consumerEpoch, consumerBatch) = batch.lastOfEpoch ? (slot.epoch + 1, 0) : (slot.epoch, consumerBatch + 1)
         head.store((head.load(ordering: .relaxed) + 1) % slots.count, ordering: .releasing)
         monitor.lock()
         filled.subtract(1, ordering: .releasing)
