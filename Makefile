@@ -234,8 +234,8 @@ test-sanitize: fuzz-build
 	clang -g -O1 -fsanitize=thread -fuse-ld=lld -Iinclude Tests/c/test_threads.c -o $(OUT)/test_threads_tsan \
 	  -L.build-tsan/release -Wl,-rpath,$(abspath .build-tsan/release) -lsuperconv -lm -lpthread \
 	  -L$(SWIFT_RUNTIME) -Wl,-rpath,$(SWIFT_RUNTIME) -ldispatch -lBlocksRuntime
-	Tests/c/run.sh TSAN_OPTIONS=die_after_fork=0 $(OUT)/test_threads_tsan
-	swift test -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread \
+	Tests/c/run.sh TSAN_OPTIONS=die_after_fork=0:suppressions=$(abspath Tests/c/tsan.supp) $(OUT)/test_threads_tsan
+	TSAN_OPTIONS=suppressions=$(abspath Tests/c/tsan.supp) swift test -c release --scratch-path .build-tsan -Xswiftc -sanitize=thread -Xcc -fsanitize=thread \
 	  --filter 'ParallelForTests|LoaderTests'
 
 clean:
