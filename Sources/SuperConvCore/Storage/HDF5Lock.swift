@@ -30,6 +30,7 @@ enum HDF5Lock {
     private static let afterForkInChild: @convention(c) () -> Void = { initialize(HDF5Lock.mutex) }
 
     static func serialized<T>(_ body: () throws -> T) rethrows -> T {
+        let mutex = mutex  // made before the fork handlers that use it are installed
         _ = forkHandlers
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
