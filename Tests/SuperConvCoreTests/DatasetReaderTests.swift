@@ -139,19 +139,24 @@ final class DatasetReaderTests: XCTestCase {
 
     // MARK: HDF5
 
-    func writeHDF5(_ name: String, images: [UInt8], dims: [Int], labels: [Int32], imageName: String = "images") -> String {
+    /// `labelBytes`: how wide the file stores each label (as int32 when nil).
+    func writeHDF5(_ name: String, images: [UInt8], dims: [Int], labels: [Int32], imageName: String = "images",
+                   labelBytes: Int? = nil) -> String {
         let path = directory + "/" + name
         let file = H5Fcreate(path, sc_h5f_acc_trunc(), sc_h5p_default(), sc_h5p_default())
-        func dataset(_ name: String, _ dims: [Int], _ type: hid_t, _ data: UnsafeRawPointer) {
+        func dataset(_ name: String, _ dims: [Int], _ type: hid_t, _ stored: hid_t, _ data: UnsafeRawPointer) {
             var d = dims.map { hsize_t($0) }
             let space = H5Screate_simple(Int32(d.count), &d, nil)
-            let set = H5Dcreate2(file, name, type, space, sc_h5p_default(), sc_h5p_default(), sc_h5p_default())
+            let set = H5Dcreate2(file, name, stored, space, sc_h5p_default(), sc_h5p_default(), sc_h5p_default())
             H5Dwrite(set, type, sc_h5s_all(), sc_h5s_all(), sc_h5p_default(), data)
             H5Dclose(set)
             H5Sclose(space)
         }
-        images.withUnsafeBytes { dataset(imageName, dims, sc_h5t_native_uint8(), $0.baseAddress!) }
-        labels.withUnsafeBytes { dataset("labels", [labels.count], sc_h5t_native_int32(), $0.baseAddress!) }
+        images.withUnsafeBytes { dataset(imageName, dims, sc_h5t_native_uint8(), sc_h5t_native_uint8(), $0.baseAddress!) }
+        let labelType = H5Tcopy(sc_h5t_native_int32())
+        if let labelBytes { H5Tset_size(labelType, labelBytes) }
+        labels.withUnsafeBytes { dataset("labels", [labels.count], sc_h5t_native_int32(), labelType, $0.baseAddress!) }
+        H5Tclose(labelType)
         H5Fclose(file)
         return path
     }
@@ -185,6 +190,11 @@ final class DatasetReaderTests: XCTestCase {
         let hugeLabel = writeHDF5("label.h5", images: Array(repeating: 0, count: 12), dims: [1, 3, 2, 2], labels: [Int32.max])
         XCTAssertTrue(failure { try HDF5Reader.read(path: hugeLabel, images: "images", labels: "labels", channelsLast: false, classes: nil) }!
             .message.contains("2147483648 classes; at most 2147483647"))
+        // Numbers of another width than 1, 2, 4 or 8 bytes: libhdf5 1.10 sizes its conversion
+        // buffers by the width a file declares (fuzzing: 4 GiB per label, 8 GiB allocated).
+        let wide = writeHDF5("wide.h5", images: Array(repeating: 0, count: 12), dims: [1, 3, 2, 2], labels: [0], labelBytes: 16)
+        XCTAssertTrue(failure { try HDF5Reader.read(path: wide, images: "images", labels: "labels", channelsLast: false, classes: nil) }!
+            .message.contains("dataset 'labels' holds numbers of 16 bytes; 1, 2, 4 or 8 are readable"))
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
         bytes = Array(bytes.prefix(bytes.count / 2))
         let truncated = write("truncated.h5", bytes)

@@ -78,6 +78,7 @@ enum HDF5Reader {
         guard (0...8).contains(rank) else { throw SuperConvError.format("\(path): '\(name)' has an unreadable shape") }
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
+        try HDF5File.checkNumberSize(type, name, path)
         return (dims.prefix(rank).map { Int(clamping: $0) }, H5Tget_class(type), Int(H5Tget_size(type)))
     }
 
