@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <hdf5.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +42,11 @@ static void read_attribute(hid_t attribute, struct walk *walk) {
   hid_t type = H5Aget_type(attribute), space = H5Aget_space(attribute);
   hssize_t points = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
   size_t size = type >= 0 ? H5Tget_size(type) : 0;
-  if (points > 0 && size > 0 && (unsigned long long)points * size <= walk->max_bytes) {
-    void *buffer = malloc((size_t)points * size);
-    if (buffer) failed(H5Aread(attribute, type, buffer), walk);  /* variable-length data leaks here: the child exits */
+  size_t bytes;
+  if (points > 0 && size > 0 && !__builtin_mul_overflow((size_t)points, size, &bytes) && bytes <= walk->max_bytes) {
+    void *buffer = malloc(bytes);
+    if (!buffer) walk->result = SC_PROBE_TOO_LARGE;
+    else failed(H5Aread(attribute, type, buffer), walk);  /* variable-length data leaks here: the child exits */
     free(buffer);
   }
   if (space >= 0) H5Sclose(space);
@@ -73,9 +76,11 @@ static int read_dataset(hid_t dataset, struct walk *walk) {
   hid_t type = H5Dget_type(dataset), space = H5Dget_space(dataset);
   hssize_t points = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
   size_t size = type >= 0 ? H5Tget_size(type) : 0;
-  if (points > 0 && size > 0 && (unsigned long long)points * size <= walk->max_bytes) {
-    void *buffer = malloc((size_t)points * size);
-    if (buffer) failed(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer), walk);
+  size_t bytes;
+  if (points > 0 && size > 0 && !__builtin_mul_overflow((size_t)points, size, &bytes) && bytes <= walk->max_bytes) {
+    void *buffer = malloc(bytes);
+    if (!buffer) walk->result = SC_PROBE_TOO_LARGE;
+    else failed(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer), walk);
     free(buffer);
   }
   if (space >= 0) H5Sclose(space);
@@ -105,7 +110,10 @@ static void visit_attributes(hid_t object, struct walk *walk) {
 static int exists(hid_t file, const char *path, struct walk *walk) {
   char prefix[1024];
   size_t length = strlen(path);
-  if (length >= sizeof prefix) return 0;
+  if (length >= sizeof prefix) {
+    walk->result = SC_PROBE_TOO_COMPLEX;
+    return 0;
+  }
   for (size_t end = 1; end <= length; end++) {
     if (end < length && path[end] != '/') continue;
     memcpy(prefix, path, end);
@@ -141,7 +149,10 @@ static void walk_link(hid_t file, const char *path, int depth, struct walk *walk
   if (info.type == H5O_TYPE_GROUP) {
     for (int i = 0; i < walk->group_count; i++)
       if (walk->groups[i] == info.addr) return;
-    if (walk->group_count == (int)(sizeof walk->groups / sizeof walk->groups[0]) || depth >= 16) return;
+    if (walk->group_count == (int)(sizeof walk->groups / sizeof walk->groups[0]) || depth >= 16) {
+      walk->result = SC_PROBE_TOO_COMPLEX;
+      return;
+    }
     walk->groups[walk->group_count++] = info.addr;
     walk_group(file, path, depth + 1, walk);
     return;
@@ -162,10 +173,19 @@ static void walk_group(hid_t file, const char *path, int depth, struct walk *wal
   visit_attributes(group, walk);
   H5G_info_t info;
   if (!failed(H5Gget_info(group, &info), walk)) {
+    int failures = 0;
     for (hsize_t i = 0; i < info.nlinks && walk->result == SC_PROBE_PASSED; i++) {
       char name[1024], child[2048];
       ssize_t length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_NATIVE, i, name, sizeof name, H5P_DEFAULT);
-      if (failed(length, walk) || length == 0 || (size_t)length >= sizeof name) continue;
+      if (failed(length, walk) || length == 0) {
+        /* A link count read from a damaged file can be anything: give up on the file. */
+        if (++failures == 64) walk->result = SC_PROBE_TOO_COMPLEX;
+        continue;
+      }
+      if ((size_t)length >= sizeof name) {
+        walk->result = SC_PROBE_TOO_COMPLEX;
+        continue;
+      }
       snprintf(child, sizeof child, "%s/%s", strcmp(path, "/") == 0 ? "" : path, name);
       walk_link(file, child, depth, walk);
     }
@@ -218,9 +238,16 @@ pid_t sc_fork_helper(unsigned seconds) {
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
-    /* A child whose parent died while waiting (killed, or a fuzzer's timeout) must not loop on. */
+    /* A child whose parent died while waiting (killed, or a fuzzer's timeout) must not loop on,
+       even when the forking thread had SIGALRM blocked. */
     signal(SIGALRM, SIG_DFL);
+    sigset_t alarm_only;
+    sigemptyset(&alarm_only);
+    sigaddset(&alarm_only, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &alarm_only, NULL);
     alarm(seconds);
+    /* A parent that stopped reading gets its own error reported, not the child's SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
   }
   return child;
 }
@@ -251,7 +278,7 @@ sc_hdf5_probe_result sc_hdf5_probe(const char *path, const void *image, size_t s
       }
       int code = WEXITSTATUS(status);
       if (code == SC_PROBE_PASSED || code == SC_PROBE_EXTERNAL_LINK || code == SC_PROBE_EXTERNAL_STORAGE ||
-          code == SC_PROBE_TOO_LARGE)
+          code == SC_PROBE_TOO_LARGE || code == SC_PROBE_TOO_COMPLEX)
         return code;
       *detail = 256 + code;
       return SC_PROBE_CRASHED;

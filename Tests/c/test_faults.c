@@ -310,6 +310,7 @@ static void survive_hdf5_crashes(sc_trainer *t, sc_trainer *reader, const char *
 int main(void) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   dl_iterate_phdr(find_hdf5, NULL);
+  CHECK(hdf5_text_end > hdf5_text_start, "libhdf5's code was not found among the loaded objects");
   faults = mmap(NULL, sizeof *faults, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (faults == MAP_FAILED) return 1;
   faults->armed = -1;
@@ -336,6 +337,7 @@ int main(void) {
     printf("%-10s faults met: sc_checkpoint_save %d once, %d persistent; sc_trainer_record %d once, %d persistent\n",
            fault_names[kind], counts[kind][0], counts[kind][1], counts_record[kind][0], counts_record[kind][1]);
   }
+  CHECK(counts[F_ALLOC][0] > 0 && counts_record[F_ALLOC][0] > 0, "no libhdf5 allocation was failed");
   printf("calls whose building child died (reported as errors, the previous file kept): %d\n", children_died);
   sc_trainer_destroy(reader); sc_trainer_destroy(t);
   sc_model_destroy(m2); sc_model_destroy(m);

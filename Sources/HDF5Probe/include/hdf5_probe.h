@@ -9,6 +9,7 @@ typedef enum sc_hdf5_probe_result {
   SC_PROBE_EXTERNAL_LINK = 10,   /* a link names another file */
   SC_PROBE_EXTERNAL_STORAGE = 11,/* a dataset keeps its values in other files (external or virtual) */
   SC_PROBE_TOO_LARGE = 12,       /* libhdf5 ran out of the memory the file's size allows it */
+  SC_PROBE_TOO_COMPLEX = 13,     /* more than 256 groups, 16 levels, names of 1024 bytes, or 64 unreadable links in a group */
   SC_PROBE_CRASHED = 20,         /* the child died: *detail is the signal, or 256 + its exit status */
   SC_PROBE_TIMED_OUT = 21,       /* the child was still running after the timeout, and was killed */
   SC_PROBE_NO_CHILD = 22         /* fork failed: *detail is errno */
@@ -28,8 +29,9 @@ sc_hdf5_probe_result sc_hdf5_probe(const char *path, const void *image, size_t s
                                    unsigned long long max_dataset_bytes, int timeout_seconds, int *detail);
 /* fork() for a child that runs libhdf5 on the host's behalf (sc_hdf5_probe's, and the one that
    builds a file's bytes, AtomicFile): in the child, the host's handlers of fatal signals are
-   reset, no core file is written, and an alarm ends it after `seconds` (its parent may have
-   died). Returns what fork() returns. */
+   reset, no core file is written, an alarm ends it after `seconds` (its parent may have died),
+   and SIGPIPE is ignored (a write to a parent that stopped reading fails instead). Returns
+   what fork() returns. */
 pid_t sc_fork_helper(unsigned seconds);
 
 /* pipe2(ends, O_CLOEXEC), which Swift's Glibc module does not show. */

@@ -32,7 +32,11 @@ public enum Threads {
     /// Counts forks into child processes. A child has only the thread that forked: pools and
     /// loader threads of the parent are gone there, and whoever holds one must start afresh.
     nonisolated(unsafe) static var forkGeneration = 0
-    nonisolated(unsafe) private static var forkHandlerInstalled = false
+
+    /// Installs the handler that counts forks; whoever starts a thread calls it first (the pool,
+    /// a loader's producer), so that a child knows the thread is not there.
+    static func countForks() { _ = forkHandler }
+    private static let forkHandler: Void = { pthread_atfork(nil, nil, afterForkInChild) }()
 
     /// In a forked child: forget the parent's pool and re-create the lock, which another
     /// thread may have held at the fork. The old pool is leaked on purpose: its threads do not
@@ -46,12 +50,9 @@ public enum Threads {
 
     /// The pool for the current setting, created on first use.
     static var pool: WorkerPool {
+        countForks()
         pthread_mutex_lock(poolLock)
         defer { pthread_mutex_unlock(poolLock) }
-        if !forkHandlerInstalled {
-            pthread_atfork(nil, nil, afterForkInChild)
-            forkHandlerInstalled = true
-        }
         if let pool = currentPool, pool.size == configured { return pool }
         currentPool?.shutdown()
         let pool = WorkerPool(size: configured)

@@ -171,6 +171,7 @@ public final class Loader: @unchecked Sendable {
     private func start() {
         forgetThreadAfterFork()
         guard thread == nil else { return }
+        Threads.countForks()
         threadGeneration = Threads.forkGeneration
         var t = pthread_t()
         // Unretained: the thread must not keep the loader alive, or deinit (which stops and

@@ -13,28 +13,40 @@ enum ChildProcess {
     static let timeout: UInt32 = 600
 
     static func bytes(of path: String, _ build: () throws -> [UInt8]) throws -> [UInt8] {
-        var ends: [Int32] = [-1, -1]
-        guard sc_pipe_cloexec(&ends) == 0 else { return try build() }
-        let child = sc_fork_helper(timeout)
-        guard child >= 0 else {
-            close(ends[0])
+        // The pipe is made, the child forked and the writing end closed under the libhdf5 lock,
+        // so that no other child (a probe, another save) is forked holding the writing end:
+        // the parent would then wait for that child's end too.
+        let started: (child: pid_t, reading: Int32)? = HDF5Lock.serialized {
+            var ends: [Int32] = [-1, -1]
+            guard sc_pipe_cloexec(&ends) == 0 else { return nil }
+            let child = sc_fork_helper(timeout)
+            if child == 0 {
+                close(ends[0])
+                _exit(send(to: ends[1], build) ? 0 : 1)
+            }
             close(ends[1])
-            return try build()
+            guard child > 0 else {
+                close(ends[0])
+                return nil
+            }
+            return (child, ends[0])
         }
-        if child == 0 {
-            close(ends[0])
-            _exit(send(to: ends[1], build) ? 0 : 1)
-        }
-        close(ends[1])
-        let received = Result { try receive(from: ends[0], path) }
-        close(ends[0])
+        guard let (child, reading) = started else { return try build() }
+        let received = Result { try receive(from: reading, path) }
+        close(reading)
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-        if case .failure = received, status & 0x7f != 0 {
-            throw SuperConvError.io("\(path): the process building the file died (signal \(status & 0x7f)); nothing was written")
+        if case .failure(let error) = received, error is EndOfStream {
+            let signal = status & 0x7f
+            throw SuperConvError.io("\(path): the process building the file "
+                                    + (signal != 0 ? "died (signal \(signal))" : "stopped (exit status \((status >> 8) & 0xff))")
+                                    + " before sending it; nothing was written")
         }
         return try received.get()
     }
+
+    /// The child closed the pipe before sending all it announced.
+    private struct EndOfStream: Error {}
 
     /// The child's side: a status byte (sc_status), the length of what follows (8 bytes, little
     /// endian), then the file's bytes or the error's message.
@@ -88,7 +100,7 @@ enum ChildProcess {
             guard got >= 0 else {
                 throw SuperConvError.io("\(path): cannot read the file from the process building it: \(String(cString: strerror(errno)))")
             }
-            guard got > 0 else { throw SuperConvError.io("\(path): the process building the file stopped before sending it") }
+            guard got > 0 else { throw EndOfStream() }
             done += got
         }
     }

@@ -178,6 +178,9 @@ final class HDF5File {
         case SC_PROBE_TOO_LARGE:
             throw SuperConvError.format("\(path) is damaged: it declares a structure larger than its \(fileBytes) bytes can hold "
                                         + "(libhdf5 ran out of the memory allowed for it in a probe process)")
+        case SC_PROBE_TOO_COMPLEX:
+            throw SuperConvError.format("\(path) is damaged or too complex to check: more than 256 groups or 16 levels of them, "
+                                        + "a name of 1024 bytes or more, or 64 links libhdf5 cannot read in one group")
         case SC_PROBE_CRASHED:
             let how = detail >= 256 ? "exit status \(detail - 256)" : "signal \(detail)"
             throw SuperConvError.format("\(path) is damaged: libhdf5 failed on it in a probe process (\(how))")
