@@ -54,8 +54,10 @@ public final class Loader: @unchecked Sendable {
     private var threadGeneration = 0
     private static let ready = 0, space = 1
     private var thread: pthread_t?
-    /// Where the producer is: the epoch and batch it prepares next (its thread's own).
-    private var producerEpoch = 0, producerBatch = 0
+    /// Where the producer is: the epoch and batch it prepares next, and the slot it fills next
+    /// (its thread's own; computing the slot from `head` and `filled`, which the consumer changes
+    /// one after the other, once picked a slot not yet consumed).
+    private var producerEpoch = 0, producerBatch = 0, tail = 0
     /// The epoch and batch the next `next` returns (the consumer's own). Prepared batches are
     /// discarded by restarting the producer here: one pair, changed by one thread, so that a
     /// process forked at any moment of the producer's work finds it consistent.
@@ -214,6 +216,7 @@ public final class Loader: @unchecked Sendable {
     /// Rewinds the producer to the first batch not yet consumed and empties the ring.
     private func discardPrepared() {
         (producerEpoch, producerBatch) = (consumerEpoch, consumerBatch)
+        tail = head.load(ordering: .acquiring)
         filled.store(0, ordering: .releasing)
     }
 
@@ -225,8 +228,8 @@ public final class Loader: @unchecked Sendable {
             }
             monitor.unlock()
             if stopping.load(ordering: .acquiring) { return }
-            let index = (head.load(ordering: .acquiring) + filled.load(ordering: .acquiring)) % slots.count
-            fill(slots[index], epoch: producerEpoch, batch: producerBatch)
+            fill(slots[tail], epoch: producerEpoch, batch: producerBatch)
+            tail = (tail + 1) % slots.count
             producerBatch += 1
             if producerBatch == batchesPerEpoch { producerBatch = 0; producerEpoch += 1 }
             monitor.lock()
